@@ -1,0 +1,17 @@
+//! Pratica's engine: everything that defines and runs durable workflows, without HTTP.
+//!
+//! # Layout
+//! - [`definition`]: the YAML workflow language — parse with positions, validate against the
+//!   JSON Schema and semantic rules, compile to a [`plan::Plan`].
+//! - [`plan`]: the immutable, versioned, surface-independent execution plan.
+//! - [`expr`]: `${ jq }` expressions (jaq), compiled at load time.
+//! - [`template`]: `{{ handlebars }}` text in strict mode.
+//! - [`duration`]: `30s`, `5m`, `2h`, `5d` durations.
+//! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
+
+pub mod definition;
+pub mod duration;
+pub mod expr;
+pub mod graph;
+pub mod plan;
+pub mod template;
