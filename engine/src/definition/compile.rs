@@ -604,6 +604,11 @@ impl<'a> Compiler<'a> {
                 Some(t)
             }
             Err(TemplateError::Parse { message, line, column }) => {
+                let message = if message.starts_with("invalid handlebars syntax") {
+                    "a {{ placeholder }} is malformed or not closed".to_string()
+                } else {
+                    message
+                };
                 let at = match (line, column) {
                     (Some(1), Some(c)) => self.inside(pointer, text, c.saturating_sub(1)),
                     _ => None,

@@ -24,31 +24,53 @@ static SCHEMA: LazyLock<Value> =
 /// Parses and schema-validates a workflow file. Returns the model of what was written and the
 /// positions of its values, or every diagnostic found.
 pub fn load(source: &str) -> Result<(WorkflowDef, SourceMap), Vec<Diagnostic>> {
+    match load_partial(source) {
+        (Some(loaded), diagnostics) if diagnostics.is_empty() => Ok(loaded),
+        (_, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Like [`load`], but when the file has schema errors that still leave a usable model (bad
+/// values, unknown properties), returns that model too, so that semantic checks can report
+/// their problems in the same run.
+pub(super) fn load_partial(source: &str) -> (Option<(WorkflowDef, SourceMap)>, Vec<Diagnostic>) {
     if source.len() > MAX_SOURCE_BYTES {
-        return Err(vec![Diagnostic::new(
+        let d = Diagnostic::new(
             code::FILE_UNREADABLE,
             format!("the file is {} bytes; a workflow file may have at most {MAX_SOURCE_BYTES} bytes", source.len()),
         )
-        .hint("split the process into sub-workflows")]);
+        .hint("split the process into sub-workflows");
+        return (None, vec![d]);
     }
-    let value = parse_yaml(source).map_err(|d| vec![d])?;
+    let mut value = match parse_yaml(source) {
+        Ok(v) => v,
+        Err(d) => return (None, vec![d]),
+    };
     let map = SourceMap::index(source);
     if !value.is_object() {
         let found = kind_of(&value);
-        return Err(vec![
-            Diagnostic::new(code::NOT_A_WORKFLOW, format!("expected a workflow (a mapping with workflow, version, title and steps), found {found}"))
-                .at(map.value(""))
-                .pointer(""),
-        ]);
+        let d = Diagnostic::new(code::NOT_A_WORKFLOW, format!("expected a workflow (a mapping with workflow, version, title and steps), found {found}"))
+            .at(map.value(""))
+            .pointer("");
+        return (None, vec![d]);
     }
     let diagnostics = schema_diagnostics(&value, &map);
-    if !diagnostics.is_empty() {
-        return Err(diagnostics);
+    // Drop unknown properties (already reported) so the rest can still be checked.
+    for d in diagnostics.iter().filter(|d| d.code == code::UNKNOWN_PROPERTY) {
+        if let Some((parent, key)) = d.pointer.as_deref().and_then(|p| p.rsplit_once('/'))
+            && let Some(Value::Object(fields)) = value.pointer_mut(parent)
+        {
+            fields.remove(&key.replace("~1", "/").replace("~0", "~"));
+        }
     }
-    let def: WorkflowDef = serde_json::from_value(value).map_err(|e| {
-        vec![Diagnostic::new(code::WRONG_TYPE, format!("the workflow does not have the expected shape: {e}")).at(map.value(""))]
-    })?;
-    Ok((def, map))
+    match serde_json::from_value::<WorkflowDef>(value) {
+        Ok(def) => (Some((def, map)), diagnostics),
+        Err(_) if !diagnostics.is_empty() => (None, diagnostics),
+        Err(e) => {
+            let d = Diagnostic::new(code::WRONG_TYPE, format!("the workflow does not have the expected shape: {e}")).at(map.value(""));
+            (None, vec![d])
+        }
+    }
 }
 
 fn parse_yaml(source: &str) -> Result<Value, Diagnostic> {
@@ -65,22 +87,16 @@ fn parse_yaml(source: &str) -> Result<Value, Diagnostic> {
         with_snippet: false,
     };
     serde_saphyr::from_str_with_options::<Value>(source, options).map_err(|e| {
-        use serde_saphyr::Error as E;
         let e = e.without_snippet();
-        let code = match e {
-            E::DuplicateMappingKey { .. } => code::DUPLICATE_KEY,
-            E::Budget { .. }
-            | E::AliasExpansionLimitExceeded { .. }
-            | E::AliasReplayLimitExceeded { .. }
-            | E::AliasReplayStackDepthExceeded { .. }
-            | E::AliasReplayCounterOverflow { .. } => code::YAML_LIMIT,
-            _ => code::YAML_SYNTAX,
-        };
+        let code = classify(e);
         let location = e.location().map(|l| super::Location { line: l.line() as usize, column: l.column() as usize, width: 1 });
         let mut message = e.to_string();
         // The position is shown separately; drop the crate's own " at line X column Y" suffix.
         if let Some(at) = message.find(" at line ") {
             message.truncate(at);
+        }
+        if code == code::YAML_LIMIT {
+            message = format!("the YAML exceeds a resource limit ({message})");
         }
         let diagnostic = Diagnostic::new(code, message).at(location);
         match code {
@@ -89,6 +105,23 @@ fn parse_yaml(source: &str) -> Result<Value, Diagnostic> {
             _ => diagnostic,
         }
     })
+}
+
+/// Which diagnostic a YAML error is: a duplicate key, a resource limit, or a syntax error.
+fn classify(e: &serde_saphyr::Error) -> &'static str {
+    use serde_saphyr::Error as E;
+    match e {
+        E::DuplicateMappingKey { .. } => code::DUPLICATE_KEY,
+        E::AliasError { error, .. } => classify(error),
+        E::Budget { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => code::YAML_LIMIT,
+        // The parser's nesting guard has no variant of its own.
+        other if other.to_string().contains("recursion limit") => code::YAML_LIMIT,
+        _ => code::YAML_SYNTAX,
+    }
 }
 
 fn kind_of(v: &Value) -> &'static str {

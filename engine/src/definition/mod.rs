@@ -65,8 +65,22 @@ impl Catalog {
 
 /// Loads, validates and compiles a workflow file's text into a plan.
 pub fn compile_source(source: &str, catalog: &Catalog) -> Result<Plan, Vec<Diagnostic>> {
-    let (def, map) = load(source)?;
-    compile::compile(&def, source, &map, catalog)
+    let (loaded, mut diagnostics) = load::load_partial(source);
+    let Some((def, map)) = loaded else { return Err(diagnostics) };
+    match compile::compile(&def, source, &map, catalog) {
+        Ok(plan) if diagnostics.is_empty() => Ok(plan),
+        Ok(_) => Err(diagnostics),
+        Err(more) => {
+            // A problem both passes see (e.g. a bad duration) is reported once.
+            for d in more {
+                if !diagnostics.iter().any(|seen| seen.code == d.code && seen.pointer == d.pointer) {
+                    diagnostics.push(d);
+                }
+            }
+            diagnostics.sort_by_key(|d| d.location.map(|l| (l.line, l.column)));
+            Err(diagnostics)
+        }
+    }
 }
 
 /// Like [`compile_source`] for raw bytes: input that is not UTF-8 is a diagnostic, not a panic.

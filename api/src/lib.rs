@@ -1,0 +1,13 @@
+//! Pratica's outer layer: configuration, the workflow files of a deployment, and the
+//! `pratica` command's sub-commands. (The REST API and the operator console live here too.)
+//!
+//! # Layout
+//! - [`config`]: `pratica.toml` — connector instances and their settings.
+//! - [`workspace`]: finding workflow files and schemas on disk, and the [`Catalog`] they form.
+//! - [`cli`]: the sub-commands (`validate`, `graph`).
+//!
+//! [`Catalog`]: pratica_engine::definition::Catalog
+
+pub mod cli;
+pub mod config;
+pub mod workspace;

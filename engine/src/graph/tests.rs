@@ -1,0 +1,306 @@
+use super::*;
+use crate::definition::{Catalog, compile_source};
+
+/// Uses every kind of step, catch (with a handler and with a goto), compensation, a receive
+/// timeout that loops back, and a condition with characters every format must escape.
+const SAMPLE: &str = r#"
+workflow: graph-sample
+version: 1
+title: Every construct
+steps:
+  - id: contributions
+    call: http
+    with: { url: "https://example.org/contributions" }
+    catch:
+      - error: "http.*"
+        steps:
+          - id: log_failure
+            call: log
+      - error: [timeout, unavailable]
+        goto: reject
+    compensate:
+      - id: undo_contributions
+        call: noop
+  - id: check
+    switch:
+      - when: '${ .input.weeks < 13 and .input.note == "a&b" }'
+        goto: reject
+      - default: mark
+  - id: mark
+    set: { checked: true }
+  - id: fetch
+    parallel:
+      branches:
+        - name: registry
+          steps:
+            - id: registry_lookup
+              call: http
+        - name: papers
+          steps:
+            - id: documents
+              receive:
+                message: documents-received
+                correlate: ${ .business_key }
+                timeout: { after: 30d, goto: remind }
+            - id: documents_ok
+              end: true
+            - id: remind
+              call: log
+              goto: documents
+  - id: per_child
+    foreach:
+      over: ${ .input.children }
+      as: child
+      concurrency: 4
+      steps:
+        - id: notify_child
+          call: log
+  - id: pause
+    wait: { for: 5d }
+  - id: review
+    human:
+      title: "Review {{ input.name }}"
+      assign: { role: naspi-operator }
+      outcomes: [approve, reject]
+  - id: decide
+    switch:
+      - when: ${ .steps.review.output.outcome == "reject" }
+        goto: reject
+  - id: done
+    end: true
+  - id: reject
+    fail: { error: naspi.rejected }
+"#;
+
+fn sample() -> Plan {
+    compile_source(SAMPLE, &Catalog::builtin()).unwrap_or_else(|d| panic!("the sample compiles: {d:#?}"))
+}
+
+fn node_of(plan: &Plan, id: &str) -> String {
+    format!("s{}", plan.step_by_id(id).expect("the step exists").0)
+}
+
+#[test]
+fn svg_is_xml_with_every_step() {
+    let plan = sample();
+    let svg = to_svg(&plan);
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<text"));
+    for step in &plan.steps {
+        assert!(svg.contains(&step.id), "missing step {}", step.id);
+    }
+    for label in ["timeout 30d", "compensate", "catch http.*", "for each", "default", "end", "failed"] {
+        assert!(svg.contains(label), "missing {label}");
+    }
+    // The condition `.input.weeks < 13 and .input.note == "a&b"`, escaped and wrapped.
+    assert!(svg.contains(".input.weeks &lt;"), "the condition's `<` is escaped");
+    assert!(!svg.contains(" < 13"), "no raw `<` from labels");
+    assert!(!svg.contains("Times"), "the font is replaced");
+}
+
+#[test]
+fn svg_highlights_current_steps() {
+    let plan = sample();
+    let review = plan.step_by_id("review").expect("review exists");
+    let svg = to_svg_highlighting(&plan, &[review, StepIx(10_000)]);
+    assert_eq!(svg.matches("pratica-current").count(), 1);
+    assert!(svg.contains(&format!("pratica-current\" data-node=\"s{}\"", review.0)));
+    assert!(!to_svg(&plan).contains("pratica-current"));
+}
+
+#[test]
+fn mermaid_has_nodes_and_labelled_edges() {
+    let plan = sample();
+    let mermaid = to_mermaid(&plan);
+    assert!(mermaid.starts_with("flowchart TD\n"));
+    for step in &plan.steps {
+        assert!(mermaid.contains(&format!("    {}", node_of(&plan, &step.id))), "missing node for {}", step.id);
+        assert!(mermaid.contains(&format!("\"{}<br>", step.id)), "missing label for {}", step.id);
+    }
+    let (contributions, review, reject) = (node_of(&plan, "contributions"), node_of(&plan, "review"), node_of(&plan, "reject"));
+    assert!(mermaid.contains(&format!("{contributions}[\"contributions<br>call http\"]")));
+    assert!(mermaid.contains(&format!("{review}(\"review<br>human task\")")));
+    assert!(mermaid.contains(&format!("{reject}>\"reject<br>fail naspi.rejected\"]")));
+    assert!(mermaid.contains("start --> s0"));
+    assert!(mermaid.contains(&format!("{reject} --> failed")));
+    assert!(mermaid.contains("-->|\"timeout 30d\"|"));
+    assert!(mermaid.contains(&format!("{contributions} -.->|\"compensate\"| {}", node_of(&plan, "undo_contributions"))));
+    assert!(mermaid.contains(&format!("{contributions} -.->|\"catch timeout, unavailable\"| {reject}")));
+    assert!(mermaid.contains("-->|\"for each (concurrency 4)\"|"));
+    assert!(mermaid.contains("-->|\"default\"|"));
+    // `.input.weeks < 13 and .input.note == "a&b"`, cut to 30 characters.
+    assert!(mermaid.contains("-->|\".input.weeks #lt; 13 and .input.…\"|"), "{mermaid}");
+    assert!(!mermaid.contains("\"a&b"));
+    assert!(!mermaid.contains("classDef end "), "`end` is a Mermaid keyword");
+}
+
+#[test]
+fn mermaid_escapes_quotes() {
+    assert_eq!(text::mermaid_escape(r#"a "b" <c> & #d | `e`"#), "a #quot;b#quot; #lt;c#gt; #amp; #35;d #124; #96;e#96;");
+}
+
+#[test]
+fn dot_has_nodes_and_labelled_edges() {
+    let plan = sample();
+    let dot = to_dot(&plan);
+    assert!(dot.starts_with("digraph workflow {\n") && dot.trim_end().ends_with('}'));
+    for step in &plan.steps {
+        assert!(dot.contains(&format!("    {} [label=\"{}\\n", node_of(&plan, &step.id), step.id)), "missing {}", step.id);
+    }
+    let (check, reject) = (node_of(&plan, "check"), node_of(&plan, "reject"));
+    assert!(dot.contains(&format!("{check} -> {reject} [label=\".input.weeks < 13 and .input.…\"];")), "{dot}");
+    assert!(dot.contains("[label=\"timeout 30d\"]"));
+    assert!(dot.contains("[label=\"compensate\", style=dashed]"));
+    assert!(dot.contains("[label=\"catch http.*\", style=dashed]"));
+    assert!(dot.contains(&format!("{check} [label=\"check\\nswitch\", shape=diamond")));
+    assert!(dot.contains("start -> s0;"));
+}
+
+#[test]
+fn dot_escapes_quotes_and_backslashes() {
+    assert_eq!(text::dot_escape(r#"say "hi" \n"#), r#"say \"hi\" \\n"#);
+}
+
+#[test]
+fn long_conditions_are_escaped_everywhere() {
+    let plan = compile_source(
+        r#"
+workflow: escapes
+version: 1
+title: Escapes
+steps:
+  - id: pick
+    switch:
+      - when: '${ .a == "<&>\\" }'
+        goto: done
+  - id: other
+    call: noop
+  - id: done
+    end: true
+"#,
+        &Catalog::builtin(),
+    )
+    .unwrap_or_else(|d| panic!("compiles: {d:#?}"));
+    let svg = to_svg(&plan);
+    assert!(svg.contains(r".a == &quot;&lt;&amp;&gt;\\&quot;"), "{svg}");
+    assert!(to_dot(&plan).contains(r#"[label=".a == \"<&>\\\\\""]"#), "{}", to_dot(&plan));
+    assert!(to_mermaid(&plan).contains(r#"|".a == #quot;#lt;#amp;#gt;\\#quot;"|"#), "{}", to_mermaid(&plan));
+}
+
+#[test]
+fn structure_follows_blocks() {
+    let plan = sample();
+    let diagram = Diagram::of(&plan);
+    let has = |from: &str, to: &str| {
+        let ix = |id: &str| diagram.nodes.iter().position(|n| n.id == id).expect("node exists");
+        diagram.edges.iter().any(|e| e.from == ix(from) && e.to == ix(to))
+    };
+    let fetch = plan.step_by_id("fetch").expect("fetch").0;
+    let join = format!("j{fetch}");
+    // Branch ends (and `end` in a branch) meet at the join, which continues after the parallel step.
+    assert!(has(&node_of(&plan, "registry_lookup"), &join));
+    assert!(has(&node_of(&plan, "documents_ok"), &join));
+    assert!(has(&join, &node_of(&plan, "per_child")));
+    // The receive's timeout loops back through `remind`.
+    assert!(has(&node_of(&plan, "remind"), &node_of(&plan, "documents")));
+    // The foreach body repeats, then the flow continues.
+    assert!(has(&node_of(&plan, "notify_child"), &node_of(&plan, "per_child")));
+    assert!(has(&node_of(&plan, "per_child"), &node_of(&plan, "pause")));
+    // A handler without goto continues after the failed step; a compensation just ends.
+    assert!(has(&node_of(&plan, "log_failure"), &node_of(&plan, "check")));
+    assert!(!diagram.edges.iter().any(|e| diagram.nodes[e.from].id == node_of(&plan, "undo_contributions")));
+    // A switch without default falls through; `end` goes to the finish.
+    assert!(has(&node_of(&plan, "decide"), &node_of(&plan, "done")));
+    assert!(has(&node_of(&plan, "done"), "finish"));
+}
+
+#[test]
+fn helpers() {
+    assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "30d");
+    assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+    assert_eq!(format_duration(Duration::ZERO), "0s");
+    assert_eq!(shorten("a  b\n c"), "a b c");
+    assert_eq!(shorten(&"x".repeat(40)).chars().count(), MAX_LABEL);
+}
+
+#[test]
+fn write_sample_svg() {
+    // Handy to look at: `cargo test -p pratica-engine graph::tests::write_sample_svg`.
+    let svg = to_svg(&sample());
+    let path = std::env::temp_dir().join("pratica-graph-sample.svg");
+    std::fs::write(&path, svg).expect("the temp dir is writable");
+}
+
+#[test]
+fn tricky_shapes_render() {
+    let cases = [
+        "steps:\n  - id: only\n    call: noop\n",
+        "steps:\n  - id: again\n    wait: { for: 1h }\n    goto: again\n",
+        r#"steps:
+  - id: pick
+    switch:
+      - when: ${ .a }
+        goto: same
+      - when: ${ .b }
+        goto: same
+      - default: same
+  - id: same
+    call: noop
+"#,
+        r#"steps:
+  - id: outer
+    foreach:
+      over: ${ .input.xs }
+      steps:
+        - id: fan
+          parallel:
+            branches:
+              - name: left
+                steps:
+                  - id: inner
+                    foreach:
+                      over: ${ .item }
+                      steps:
+                        - id: leaf
+                          call: noop
+                          catch:
+                            - error: "*"
+                              steps:
+                                - id: stop
+                                  end: true
+              - name: right
+                steps:
+                  - id: boom
+                    fail: { error: right.failed }
+"#,
+    ];
+    for (k, steps) in cases.iter().enumerate() {
+        let source = format!("workflow: tricky\nversion: 1\ntitle: Tricky\n{steps}");
+        let plan = compile_source(&source, &Catalog::builtin()).unwrap_or_else(|d| panic!("case {k} compiles: {d:#?}"));
+        let svg = to_svg_highlighting(&plan, &[StepIx(0)]);
+        assert!(svg.starts_with("<svg") && svg.contains("pratica-current"), "case {k}");
+        for step in &plan.steps {
+            assert!(svg.contains(&format!(">{}</tspan>", step.id)), "case {k}: {}", step.id);
+        }
+        std::fs::write(std::env::temp_dir().join(format!("pratica-graph-tricky-{k}.svg")), svg).expect("writable");
+    }
+}
+
+#[test]
+fn large_workflow_renders() {
+    let mut source = String::from("workflow: large\nversion: 1\ntitle: Large\nsteps:\n");
+    for i in 0..150 {
+        if i % 10 == 5 {
+            source.push_str(&format!("  - id: s{i}\n    switch:\n      - when: ${{ .input.n > {i} }}\n        goto: s{}\n", i - 4));
+        } else {
+            source.push_str(&format!("  - id: s{i}\n    call: noop\n"));
+        }
+    }
+    let plan = compile_source(&source, &Catalog::builtin()).unwrap_or_else(|d| panic!("compiles: {d:#?}"));
+    let started = std::time::Instant::now();
+    let svg = to_svg(&plan);
+    assert!(svg.contains(">s149</tspan>"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+}
