@@ -9,9 +9,14 @@
 //! - [`duration`]: `30s`, `5m`, `2h`, `5d` durations.
 //! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
 
+pub mod audit;
+pub mod clock;
+pub mod connector;
 pub mod definition;
 pub mod duration;
 pub mod expr;
 pub mod graph;
 pub mod plan;
+pub mod runtime;
+pub mod store;
 pub mod template;

@@ -22,6 +22,8 @@
 //! Node ids are stable for a plan (`s<index>` follows [`StepIx`]), so the console can refer
 //! to them; [`to_svg_highlighting`] draws the given steps with a thick orange border.
 
+mod canvas;
+mod labels;
 mod svg;
 mod text;
 
@@ -29,12 +31,9 @@ mod text;
 mod tests;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::plan::{Action, BlockIx, BlockRole, Plan, Step, StepIx, Wait};
-
-/// The longest edge label or step tag, in characters, before it is cut with `…`.
-const MAX_LABEL: usize = 30;
+use crate::plan::{Action, BlockIx, BlockRole, Plan, Step, StepIx};
+use labels::{format_duration, shorten, tag};
 
 /// The plan as a Mermaid `flowchart TD`.
 pub fn to_mermaid(plan: &Plan) -> String {
@@ -55,8 +54,11 @@ pub fn to_svg(plan: &Plan) -> String {
 /// drawn with a thick orange border. Indexes outside the plan are ignored.
 pub fn to_svg_highlighting(plan: &Plan, current: &[StepIx]) -> String {
     let diagram = Diagram::of(plan);
-    let highlighted: Vec<bool> =
-        diagram.nodes.iter().map(|node| node.step.is_some_and(|ix| current.contains(&ix))).collect();
+    let highlighted: Vec<bool> = diagram
+        .nodes
+        .iter()
+        .map(|node| node.step.is_some_and(|ix| current.contains(&ix)))
+        .collect();
     svg::render(&diagram, &highlighted)
 }
 
@@ -176,12 +178,20 @@ impl Diagram {
             })
             .collect();
         let mut push = |id: String, label: &str, kind| {
-            nodes.push(Node { id, lines: vec![label.to_string()], kind, step: None });
+            nodes.push(Node {
+                id,
+                lines: vec![label.to_string()],
+                kind,
+                step: None,
+            });
             nodes.len() - 1
         };
         let start = push("start".into(), "start", NodeKind::Start);
         let finish = push("finish".into(), "end", NodeKind::Finish);
-        let has_fail = plan.steps.iter().any(|s| matches!(s.action, Action::Fail { .. }));
+        let has_fail = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fail { .. }));
         let failed = has_fail.then(|| push("failed".into(), "failed", NodeKind::Failed));
         let joins = plan
             .steps
@@ -191,13 +201,22 @@ impl Diagram {
             .map(|(i, _)| (step_ix(i), push(format!("j{i}"), "join", NodeKind::Join)))
             .collect();
 
-        let mut builder = Builder { plan, finish, failed, joins, edges: Vec::new() };
+        let mut builder = Builder {
+            plan,
+            finish,
+            failed,
+            joins,
+            edges: Vec::new(),
+        };
         let first = builder.entry(BlockIx::ROOT).unwrap_or(finish);
         builder.edge(start, first, "", false);
         for (i, step) in plan.steps.iter().enumerate() {
             builder.step_edges(i, step);
         }
-        Diagram { nodes, edges: builder.edges }
+        Diagram {
+            nodes,
+            edges: builder.edges,
+        }
     }
 }
 
@@ -212,7 +231,12 @@ struct Builder<'p> {
 
 impl Builder<'_> {
     fn edge(&mut self, from: usize, to: usize, label: &str, dashed: bool) {
-        self.edges.push(Edge { from, to, label: shorten(label), dashed });
+        self.edges.push(Edge {
+            from,
+            to,
+            label: shorten(label),
+            dashed,
+        });
     }
 
     /// An edge to `to` when there is somewhere to go.
@@ -251,7 +275,12 @@ impl Builder<'_> {
             Action::Receive(receive) => {
                 self.edge_to(i, after, "", false);
                 if let Some((duration, target)) = receive.timeout {
-                    self.edge(i, node(target), &format!("timeout {}", format_duration(duration)), false);
+                    self.edge(
+                        i,
+                        node(target),
+                        &format!("timeout {}", format_duration(duration)),
+                        false,
+                    );
                 }
             }
             Action::Fail { .. } => self.edge_to(i, self.failed, "", false),
@@ -259,7 +288,11 @@ impl Builder<'_> {
                 let end = self.end_of(step.block);
                 self.edge_to(i, end, "", false);
             }
-            Action::Call(_) | Action::Wait(_) | Action::Human(_) | Action::Subworkflow(_) | Action::Set { .. } => {
+            Action::Call(_)
+            | Action::Wait(_)
+            | Action::Human(_)
+            | Action::Subworkflow(_)
+            | Action::Set { .. } => {
                 self.edge_to(i, after, "", false);
             }
         }
@@ -269,7 +302,12 @@ impl Builder<'_> {
                 (None, Some(goto)) => Some(node(goto)),
                 (None, None) => after,
             };
-            self.edge_to(i, target, &format!("catch {}", clause.errors.join(", ")), true);
+            self.edge_to(
+                i,
+                target,
+                &format!("catch {}", clause.errors.join(", ")),
+                true,
+            );
         }
         if let Some(entry) = step.compensate.and_then(|b| self.entry(b)) {
             self.edge(i, entry, "compensate", true);
@@ -310,7 +348,9 @@ impl Builder<'_> {
     /// foreach iteration); catch handlers end what their failed step belongs to.
     fn end_of(&self, block: BlockIx) -> Option<usize> {
         match &self.plan.block(block).role {
-            BlockRole::Root | BlockRole::Branch { .. } | BlockRole::ForeachBody { .. } => self.exit_of(block),
+            BlockRole::Root | BlockRole::Branch { .. } | BlockRole::ForeachBody { .. } => {
+                self.exit_of(block)
+            }
             BlockRole::Catch { step, .. } => self.end_of(self.plan.step(*step).block),
             BlockRole::Compensation { .. } => None,
         }
@@ -323,56 +363,4 @@ fn node(ix: StepIx) -> usize {
 
 fn step_ix(i: usize) -> StepIx {
     StepIx(u32::try_from(i).expect("a plan has fewer than 2^32 steps"))
-}
-
-/// The short description under a step's id.
-fn tag(step: &Step) -> String {
-    match &step.action {
-        Action::Call(call) => match &call.operation {
-            Some(op) => format!("call {}.{op}", call.connector),
-            None => format!("call {}", call.connector),
-        },
-        Action::Switch(_) => "switch".into(),
-        Action::Parallel { branches } => format!("parallel ({} branches)", branches.len()),
-        Action::Foreach(foreach) => format!("foreach {}", foreach.item),
-        Action::Wait(Wait::For(duration)) => format!("wait {}", format_duration(*duration)),
-        Action::Wait(Wait::Until(expr)) => format!("wait until {}", expr.source()),
-        Action::Receive(receive) => format!("receive {}", receive.message),
-        Action::Human(_) => "human task".into(),
-        Action::Subworkflow(sub) => match sub.version {
-            Some(v) => format!("workflow {} v{v}", sub.workflow),
-            None => format!("workflow {}", sub.workflow),
-        },
-        Action::Set { vars } => {
-            format!("set {}", vars.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", "))
-        }
-        Action::Fail { error, .. } => format!("fail {error}"),
-        Action::End { .. } => "end".into(),
-    }
-}
-
-/// Collapses whitespace and cuts `text` to [`MAX_LABEL`] characters, ending with `…`.
-fn shorten(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.chars().count() <= MAX_LABEL {
-        return text;
-    }
-    let mut cut: String = text.chars().take(MAX_LABEL - 1).collect();
-    cut.truncate(cut.trim_end().len());
-    cut.push('…');
-    cut
-}
-
-/// `5d`, `1h30m`, `500ms`: days, hours, minutes, seconds and milliseconds, largest first.
-fn format_duration(duration: Duration) -> String {
-    const UNITS: [(&str, u128); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
-    let mut rest = duration.as_millis();
-    let mut out = String::new();
-    for (unit, millis) in UNITS {
-        if rest >= millis {
-            out.push_str(&format!("{}{unit}", rest / millis));
-            rest %= millis;
-        }
-    }
-    if out.is_empty() { "0s".into() } else { out }
 }

@@ -1,12 +1,12 @@
-//! The SVG picture, laid out by the `layout-rs` crate (a Sugiyama-style layered layout).
+//! The SVG picture, laid out by the `layout-rs` crate (a Sugiyama-style layered layout)
+//! and drawn by our [`Canvas`].
 //!
-//! layout-rs draws boxes, ellipses and double circles; it sizes nodes as we ask and edge
-//! labels itself (one font size per character, generously). Its SVG writer escapes every
-//! text it draws. Each node's group carries `class="pratica-node pratica-<kind>"` (plus
-//! `pratica-current` when highlighted) and `data-node="<node id>"` for the console.
+//! layout-rs knows boxes (optionally rounded), ellipses and double circles; it sizes nodes as
+//! we ask and edge labels itself (a full font size per character). Each node's shape is
+//! wrapped in a group with `class="pratica-node pratica-<kind>"` (plus `pratica-current`
+//! when highlighted) and `data-node="<node id>"`, for the console to style or link.
 
 use layout::adt::dag::NodeHandle;
-use layout::backends::svg::SVGWriter;
 use layout::core::base::Orientation;
 use layout::core::color::Color;
 use layout::core::geometry::Point;
@@ -14,16 +14,16 @@ use layout::core::style::{LineStyleKind, StyleAttr};
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
+use super::canvas::{Canvas, xml_escape};
 use super::{Diagram, Edge, Node, NodeKind};
 
 /// Font size of node labels, in pixels.
 const NODE_FONT: usize = 14;
 /// Font size layout-rs lays edge labels out with. It must be its default (15): when it moves
-/// a label to a less busy row it keeps the text but takes the default style of the spot.
-/// [`tidy`] then draws these labels smaller, in [`EDGE_LABEL_STYLE`].
+/// a label to a less busy row it keeps the text but takes the default style of that spot.
 const EDGE_FONT: usize = 15;
-/// How edge labels are drawn: smaller than node labels.
-const EDGE_LABEL_STYLE: &str = "font-size: 12px;";
+/// Font size edge labels are drawn with: smaller than the room reserved for them.
+const EDGE_LABEL_FONT: usize = 12;
 /// Average character width as a fraction of the font size (sans-serif, with a margin).
 const CHAR_WIDTH: f64 = 0.62;
 /// Line height as a fraction of the font size.
@@ -31,9 +31,6 @@ const LINE_HEIGHT: f64 = 1.25;
 /// Edge labels are wrapped at this many characters per line: layout-rs reserves a full
 /// font size per character, so long single lines would push the nodes far apart.
 const EDGE_LABEL_WRAP: usize = 16;
-/// The font layout-rs writes, and the one we draw with instead.
-const LAYOUT_FONT: &str = "font-family: Times, serif;";
-const DIAGRAM_FONT: &str = "font-family: Helvetica, Arial, sans-serif;";
 
 const LINE_COLOR: &str = "#555555";
 const HIGHLIGHT_COLOR: &str = "#e8590c";
@@ -45,14 +42,16 @@ pub(super) fn render(diagram: &Diagram, highlighted: &[bool]) -> String {
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, node)| graph.add_node(element(node, highlighted.get(i).copied().unwrap_or(false))))
+        .map(|(i, node)| {
+            graph.add_node(element(node, highlighted.get(i).copied().unwrap_or(false)))
+        })
         .collect();
     for edge in layout_order(diagram).into_iter().map(|i| &diagram.edges[i]) {
         graph.add_edge(arrow(edge), handles[edge.from], handles[edge.to]);
     }
-    let mut writer = SVGWriter::new();
-    graph.do_it(false, false, false, &mut writer);
-    tidy(&writer.finalize())
+    let mut canvas = Canvas::new(NODE_FONT, CHAR_WIDTH);
+    graph.do_it(false, false, false, &mut canvas);
+    canvas.finish(EDGE_LABEL_FONT)
 }
 
 /// The edges' indexes, with the edges that close a cycle last. layout-rs turns an edge
@@ -71,7 +70,10 @@ fn layout_order(diagram: &Diagram) -> Vec<usize> {
     }
     let mut visit = vec![Visit::New; diagram.nodes.len()];
     let mut closes_cycle = vec![false; diagram.edges.len()];
-    let start = diagram.nodes.iter().position(|node| node.kind == NodeKind::Start);
+    let start = diagram
+        .nodes
+        .iter()
+        .position(|node| node.kind == NodeKind::Start);
     for root in start.into_iter().chain(0..diagram.nodes.len()) {
         if visit[root] != Visit::New {
             continue;
@@ -101,7 +103,8 @@ fn layout_order(diagram: &Diagram) -> Vec<usize> {
             }
         }
     }
-    let (forward, cycles): (Vec<usize>, Vec<usize>) = (0..diagram.edges.len()).partition(|&e| !closes_cycle[e]);
+    let (forward, cycles): (Vec<usize>, Vec<usize>) =
+        (0..diagram.edges.len()).partition(|&e| !closes_cycle[e]);
     forward.into_iter().chain(cycles).collect()
 }
 
@@ -111,7 +114,11 @@ fn element(node: &Node, highlighted: bool) -> Element {
     let (shape, size, rounded) = match node.kind {
         NodeKind::Start => (ShapeKind::Circle(label), circle(text), 0),
         NodeKind::Finish | NodeKind::Failed => (ShapeKind::DoubleCircle(label), circle(text), 0),
-        NodeKind::Switch => (ShapeKind::Circle(label), Point::new(text.x * 1.3 + 24., text.y * 1.5 + 16.), 0),
+        NodeKind::Switch => (
+            ShapeKind::Circle(label),
+            Point::new(text.x * 1.3 + 24., text.y * 1.5 + 16.),
+            0,
+        ),
         NodeKind::Wait | NodeKind::Receive | NodeKind::Human | NodeKind::End => {
             (ShapeKind::Box(label), padded(text), 14)
         }
@@ -123,18 +130,44 @@ fn element(node: &Node, highlighted: bool) -> Element {
         | NodeKind::Set
         | NodeKind::Fail => (ShapeKind::Box(label), padded(text), 3),
     };
-    let (line_color, line_width) = if highlighted { (HIGHLIGHT_COLOR, 4) } else { (LINE_COLOR, 1) };
-    let look = StyleAttr::new(color(line_color), line_width, Some(color(node.kind.fill())), rounded, NODE_FONT);
+    let (line_color, line_width) = if highlighted {
+        (HIGHLIGHT_COLOR, 4)
+    } else {
+        (LINE_COLOR, 1)
+    };
+    let look = StyleAttr::new(
+        color(line_color),
+        line_width,
+        Some(color(node.kind.fill())),
+        rounded,
+        NODE_FONT,
+    );
     let current = if highlighted { " pratica-current" } else { "" };
-    let properties = format!("class=\"pratica-node pratica-{}{current}\" data-node=\"{}\"", node.kind.name(), node.id);
+    let properties = format!(
+        "class=\"pratica-node pratica-{}{current}\" data-node=\"{}\"",
+        node.kind.name(),
+        xml_escape(&node.id)
+    );
     Element::create_with_properties(shape, look, Orientation::TopToBottom, size, properties)
 }
 
 fn arrow(edge: &Edge) -> Arrow {
     let look = StyleAttr::new(color(LINE_COLOR), 1, None, 0, EDGE_FONT);
-    let style = if edge.dashed { LineStyleKind::Dashed } else { LineStyleKind::Normal };
+    let style = if edge.dashed {
+        LineStyleKind::Dashed
+    } else {
+        LineStyleKind::Normal
+    };
     let label = wrap(&edge.label, EDGE_LABEL_WRAP);
-    Arrow::new(LineEndKind::None, LineEndKind::Arrow, style, &label, &look, &None, &None)
+    Arrow::new(
+        LineEndKind::None,
+        LineEndKind::Arrow,
+        style,
+        &label,
+        &look,
+        &None,
+        &None,
+    )
 }
 
 fn color(web: &str) -> Color {
@@ -143,9 +176,17 @@ fn color(web: &str) -> Color {
 
 /// The space `lines` take at `font` pixels.
 fn text_size(lines: &[String], font: usize) -> Point {
-    let chars = lines.iter().map(|line| line.chars().count()).max().unwrap_or(0).max(1);
+    let chars = lines
+        .iter()
+        .map(|line| line.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let font = font as f64;
-    Point::new(chars as f64 * font * CHAR_WIDTH, lines.len().max(1) as f64 * font * LINE_HEIGHT)
+    Point::new(
+        chars as f64 * font * CHAR_WIDTH,
+        lines.len().max(1) as f64 * font * LINE_HEIGHT,
+    )
 }
 
 fn padded(text: Point) -> Point {
@@ -170,18 +211,4 @@ fn wrap(text: &str, width: usize) -> String {
         }
     }
     lines.join("\n")
-}
-
-/// Drops the XML declaration (so the picture can be inlined in HTML), restyles edge labels
-/// and swaps the serif font layout-rs hard-codes for a sans-serif one. layout-rs names its
-/// text classes after the font size (`.a14`, `.a15`), which is why node and edge labels
-/// use different sizes.
-fn tidy(svg: &str) -> String {
-    const _: () = assert!(NODE_FONT != EDGE_FONT, "node and edge labels need distinct classes");
-    let body = match (svg.starts_with("<?xml"), svg.find("?>")) {
-        (true, Some(end)) => svg[end + 2..].trim_start(),
-        _ => svg,
-    };
-    let edge_rule = format!("font-size: {EDGE_FONT}px; {LAYOUT_FONT}");
-    body.replace(&edge_rule, &format!("{EDGE_LABEL_STYLE} {DIAGRAM_FONT}")).replace(LAYOUT_FONT, DIAGRAM_FONT)
 }

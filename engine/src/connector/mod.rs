@@ -1,0 +1,102 @@
+//! Connectors: how steps reach other systems.
+//!
+//! A connector receives an [`Invocation`] — the rendered input, the idempotency key (stable
+//! across re-executions of the same step iteration), the attempt number and the deadline —
+//! and returns an output or a [`ConnectorError`]: retryable (optionally with a retry-after)
+//! or fatal with a business code that a `catch` can match.
+//!
+//! Calls happen outside database transactions, so they are **at least once**: after a crash
+//! between the call and the commit of its result, the call is made again with the same
+//! idempotency key. Connectors that change the world must pass the key on (HTTP connectors
+//! send it as the `Idempotency-Key` header).
+
+mod builtin;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use builtin::{LogConnector, NoopConnector};
+
+use crate::clock::Millis;
+
+/// One call of a connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub connector: String,
+    pub operation: Option<String>,
+    pub input: Value,
+    pub idempotency_key: String,
+    pub attempt: u32,
+    /// When the step's timeout expires (ms since the epoch), if it has one.
+    pub deadline: Option<Millis>,
+    pub instance_id: String,
+    pub step_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Worth trying again later: a timeout, an unavailable service, a rate limit.
+    #[error("{code}: {message}")]
+    Retryable { code: String, message: String, retry_after: Option<Duration> },
+    /// Trying again will not help: a rejected request, a business rule.
+    #[error("{code}: {message}")]
+    Fatal { code: String, message: String },
+}
+
+impl ConnectorError {
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ConnectorError::Retryable { code: code.into(), message: message.into(), retry_after: None }
+    }
+
+    pub fn fatal(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ConnectorError::Fatal { code: code.into(), message: message.into() }
+    }
+}
+
+pub type ConnectorFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, ConnectorError>> + Send + 'a>>;
+
+/// The integrator's trait. Implement `invoke` with `Box::pin(async move { ... })`.
+pub trait Connector: Send + Sync + 'static {
+    fn invoke<'a>(&'a self, call: &'a Invocation) -> ConnectorFuture<'a>;
+}
+
+/// The connectors available to workflows, by the name used in `call:`.
+#[derive(Clone, Default)]
+pub struct Registry {
+    connectors: BTreeMap<String, Arc<dyn Connector>>,
+}
+
+impl Registry {
+    /// The built-in connectors that need no configuration (`noop`, `log`).
+    pub fn builtin() -> Self {
+        Self::default().with("noop", NoopConnector).with("log", LogConnector)
+    }
+
+    pub fn with(mut self, name: &str, connector: impl Connector) -> Self {
+        self.connectors.insert(name.to_string(), Arc::new(connector));
+        self
+    }
+
+    pub fn register(&mut self, name: &str, connector: Arc<dyn Connector>) {
+        self.connectors.insert(name.to_string(), connector);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.connectors.keys().map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.connectors.keys()).finish()
+    }
+}

@@ -1,0 +1,479 @@
+//! The SQL both backends share, written once. `shared_queries!` expands to a set of
+//! functions for one sqlx database type; `$lock` is the row-locking suffix of that dialect
+//! (`FOR UPDATE` on PostgreSQL, nothing on SQLite, whose write transactions are exclusive).
+//! SQLite accepts PostgreSQL's `$1` placeholders, so the statements are identical.
+
+macro_rules! shared_queries {
+    ($Db:ty, $Row:ty, $lock:literal) => {
+        use sqlx::{AssertSqlSafe, Pool, QueryBuilder, Row as _, Transaction};
+
+        use super::records::*;
+        use super::StoreError;
+        use crate::clock::Millis;
+
+        type Tx = Transaction<'static, $Db>;
+
+        const INSTANCE_COLUMNS: &str = "id, workflow, version, status, business_key, request_id, input, state, output, error, \
+             parent_id, parent_token, parent_epoch, started_at, updated_at, ended_at, history_seq, history_head";
+        const TASK_COLUMNS: &str = "id, instance_id, token, epoch, step_id, status, title, description, assignee, role, office, form, \
+             outcomes, reason_required, excluded_actors, due_at, created_at, completed_by, completed_at, result";
+
+        fn instance_row(r: &$Row) -> Result<InstanceRow, sqlx::Error> {
+            Ok(InstanceRow {
+                id: r.try_get("id")?,
+                workflow: r.try_get("workflow")?,
+                version: r.try_get("version")?,
+                status: r.try_get("status")?,
+                business_key: r.try_get("business_key")?,
+                request_id: r.try_get("request_id")?,
+                input: r.try_get("input")?,
+                state: r.try_get("state")?,
+                output: r.try_get("output")?,
+                error: r.try_get("error")?,
+                parent_id: r.try_get("parent_id")?,
+                parent_token: r.try_get("parent_token")?,
+                parent_epoch: r.try_get("parent_epoch")?,
+                started_at: r.try_get("started_at")?,
+                updated_at: r.try_get("updated_at")?,
+                ended_at: r.try_get("ended_at")?,
+                history_seq: r.try_get("history_seq")?,
+                history_head: r.try_get("history_head")?,
+            })
+        }
+
+        fn task_row(r: &$Row) -> Result<TaskRow, sqlx::Error> {
+            Ok(TaskRow {
+                id: r.try_get("id")?,
+                instance_id: r.try_get("instance_id")?,
+                token: r.try_get("token")?,
+                epoch: r.try_get("epoch")?,
+                step_id: r.try_get("step_id")?,
+                status: r.try_get("status")?,
+                title: r.try_get("title")?,
+                description: r.try_get("description")?,
+                assignee: r.try_get("assignee")?,
+                role: r.try_get("role")?,
+                office: r.try_get("office")?,
+                form: r.try_get("form")?,
+                outcomes: r.try_get("outcomes")?,
+                reason_required: r.try_get("reason_required")?,
+                excluded_actors: r.try_get("excluded_actors")?,
+                due_at: r.try_get("due_at")?,
+                created_at: r.try_get("created_at")?,
+                completed_by: r.try_get("completed_by")?,
+                completed_at: r.try_get("completed_at")?,
+                result: r.try_get("result")?,
+            })
+        }
+
+        fn workflow_row(r: &$Row) -> Result<WorkflowRow, sqlx::Error> {
+            Ok(WorkflowRow {
+                name: r.try_get("name")?,
+                version: r.try_get("version")?,
+                hash: r.try_get("hash")?,
+                source: r.try_get("source")?,
+                deployed_at: r.try_get("deployed_at")?,
+            })
+        }
+
+        pub(super) fn job_row(r: &$Row) -> Result<Job, sqlx::Error> {
+            Ok(Job {
+                id: r.try_get("id")?,
+                instance_id: r.try_get("instance_id")?,
+                token: r.try_get("token")?,
+                kind: r.try_get("kind")?,
+                payload: r.try_get("payload")?,
+                due_at: r.try_get("due_at")?,
+                fence: r.try_get("fence")?,
+            })
+        }
+
+        // ---- reads on the pool ----
+
+        pub(super) async fn get_instance(pool: &Pool<$Db>, id: &str) -> Result<Option<InstanceRow>, StoreError> {
+            let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1");
+            let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(instance_row).transpose()?)
+        }
+
+        pub(super) async fn list_instances(pool: &Pool<$Db>, f: &InstanceFilter) -> Result<Vec<InstanceRow>, StoreError> {
+            let mut q = QueryBuilder::<$Db>::new(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1"));
+            if let Some(w) = &f.workflow {
+                q.push(" AND workflow = ").push_bind(w.clone());
+            }
+            if let Some(s) = &f.status {
+                q.push(" AND status = ").push_bind(s.clone());
+            }
+            if let Some(k) = &f.business_key {
+                q.push(" AND business_key = ").push_bind(k.clone());
+            }
+            q.push(" ORDER BY started_at, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+            let rows = q.build().fetch_all(pool).await?;
+            Ok(rows.iter().map(instance_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn all_instance_ids(pool: &Pool<$Db>) -> Result<Vec<String>, StoreError> {
+            let rows = sqlx::query("SELECT id FROM instances ORDER BY started_at, id").fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn history(pool: &Pool<$Db>, instance: &str) -> Result<Vec<HistoryRow>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT instance_id, seq, at, kind, step, data, actor, prev_hash, hash FROM history WHERE instance_id = $1 ORDER BY seq",
+            )
+            .bind(instance)
+            .fetch_all(pool)
+            .await?;
+            let map = |r: &$Row| -> Result<HistoryRow, sqlx::Error> {
+                Ok(HistoryRow {
+                    instance_id: r.try_get("instance_id")?,
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    step: r.try_get("step")?,
+                    data: r.try_get("data")?,
+                    actor: r.try_get("actor")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            };
+            Ok(rows.iter().map(map).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn get_workflow(pool: &Pool<$Db>, name: &str, version: Option<i64>) -> Result<Option<WorkflowRow>, StoreError> {
+            let row = match version {
+                Some(v) => {
+                    sqlx::query("SELECT name, version, hash, source, deployed_at FROM workflows WHERE name = $1 AND version = $2")
+                        .bind(name)
+                        .bind(v)
+                        .fetch_optional(pool)
+                        .await?
+                }
+                None => {
+                    sqlx::query("SELECT name, version, hash, source, deployed_at FROM workflows WHERE name = $1 ORDER BY version DESC LIMIT 1")
+                        .bind(name)
+                        .fetch_optional(pool)
+                        .await?
+                }
+            };
+            Ok(row.as_ref().map(workflow_row).transpose()?)
+        }
+
+        pub(super) async fn list_workflows(pool: &Pool<$Db>) -> Result<Vec<WorkflowRow>, StoreError> {
+            let rows = sqlx::query("SELECT name, version, hash, source, deployed_at FROM workflows ORDER BY name, version").fetch_all(pool).await?;
+            Ok(rows.iter().map(workflow_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn get_task(pool: &Pool<$Db>, id: &str) -> Result<Option<TaskRow>, StoreError> {
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+            let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(task_row).transpose()?)
+        }
+
+        pub(super) async fn list_tasks(pool: &Pool<$Db>, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+            let mut q = QueryBuilder::<$Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
+            if let Some(s) = &f.status {
+                q.push(" AND status = ").push_bind(s.clone());
+            }
+            if let Some(o) = &f.office {
+                q.push(" AND office = ").push_bind(o.clone());
+            }
+            if let Some(r) = &f.role {
+                q.push(" AND role = ").push_bind(r.clone());
+            }
+            if let Some(i) = &f.instance_id {
+                q.push(" AND instance_id = ").push_bind(i.clone());
+            }
+            q.push(" ORDER BY due_at, created_at, id LIMIT ").push_bind(f.limit.unwrap_or(1000));
+            let rows = q.build().fetch_all(pool).await?;
+            Ok(rows.iter().map(task_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn job_count(pool: &Pool<$Db>) -> Result<i64, StoreError> {
+            Ok(sqlx::query("SELECT COUNT(*) AS n FROM jobs").fetch_one(pool).await?.try_get("n")?)
+        }
+
+        pub(super) async fn execute_raw(pool: &Pool<$Db>, sql: &str) -> Result<u64, StoreError> {
+            Ok(sqlx::query(AssertSqlSafe(sql.to_string())).execute(pool).await?.rows_affected())
+        }
+
+        pub(super) async fn next_wakeup(pool: &Pool<$Db>) -> Result<Option<Millis>, StoreError> {
+            let row = sqlx::query("SELECT MIN(CASE WHEN lease_until IS NULL THEN due_at ELSE lease_until END) AS t FROM jobs")
+                .fetch_one(pool)
+                .await?;
+            Ok(row.try_get("t")?)
+        }
+
+        pub(super) async fn release_all_leases(pool: &Pool<$Db>) -> Result<u64, StoreError> {
+            let done = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE lease_owner IS NOT NULL")
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        }
+
+        // ---- writes in a transaction ----
+
+        pub(super) async fn instance_for_update(tx: &mut Tx, id: &str) -> Result<Option<InstanceRow>, StoreError> {
+            let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 {}", $lock);
+            let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?;
+            Ok(row.as_ref().map(instance_row).transpose()?)
+        }
+
+        pub(super) async fn insert_instance(tx: &mut Tx, r: &InstanceRow) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO instances (id, workflow, version, status, business_key, request_id, input, state, output, error, \
+                 parent_id, parent_token, parent_epoch, started_at, updated_at, ended_at, history_seq, history_head) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .bind(&r.id)
+            .bind(&r.workflow)
+            .bind(r.version)
+            .bind(&r.status)
+            .bind(&r.business_key)
+            .bind(&r.request_id)
+            .bind(&r.input)
+            .bind(&r.state)
+            .bind(&r.output)
+            .bind(&r.error)
+            .bind(&r.parent_id)
+            .bind(r.parent_token)
+            .bind(r.parent_epoch)
+            .bind(r.started_at)
+            .bind(r.updated_at)
+            .bind(r.ended_at)
+            .bind(r.history_seq)
+            .bind(&r.history_head)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        pub(super) async fn find_by_request_id(tx: &mut Tx, workflow: &str, request_id: &str) -> Result<Option<String>, StoreError> {
+            let row = sqlx::query("SELECT id FROM instances WHERE workflow = $1 AND request_id = $2")
+                .bind(workflow)
+                .bind(request_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Ok(row.map(|r| r.try_get("id")).transpose()?)
+        }
+
+        pub(super) async fn update_instance(tx: &mut Tx, r: &InstanceRow) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE instances SET status = $2, state = $3, output = $4, error = $5, updated_at = $6, ended_at = $7, \
+                 history_seq = $8, history_head = $9 WHERE id = $1",
+            )
+            .bind(&r.id)
+            .bind(&r.status)
+            .bind(&r.state)
+            .bind(&r.output)
+            .bind(&r.error)
+            .bind(r.updated_at)
+            .bind(r.ended_at)
+            .bind(r.history_seq)
+            .bind(&r.history_head)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        pub(super) async fn insert_history(tx: &mut Tx, h: &HistoryRow) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO history (instance_id, seq, at, kind, step, data, actor, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&h.instance_id)
+            .bind(h.seq)
+            .bind(h.at)
+            .bind(&h.kind)
+            .bind(&h.step)
+            .bind(&h.data)
+            .bind(&h.actor)
+            .bind(&h.prev_hash)
+            .bind(&h.hash)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        pub(super) async fn insert_job(tx: &mut Tx, j: &NewJob) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO jobs (instance_id, token, kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&j.instance_id)
+                .bind(j.token)
+                .bind(&j.kind)
+                .bind(&j.payload)
+                .bind(j.due_at)
+                .bind(j.created_at)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn finish_job(tx: &mut Tx, id: i64, fence: i64) -> Result<bool, StoreError> {
+            let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND fence = $2").bind(id).bind(fence).execute(&mut **tx).await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(super) async fn discard_token(tx: &mut Tx, instance: &str, token: i64, now: Millis) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM jobs WHERE instance_id = $1 AND token = $2 AND kind <> 'notify_parent'")
+                .bind(instance)
+                .bind(token)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM subscriptions WHERE instance_id = $1 AND token = $2").bind(instance).bind(token).execute(&mut **tx).await?;
+            sqlx::query("UPDATE tasks SET status = 'cancelled', completed_at = $3 WHERE instance_id = $1 AND token = $2 AND status IN ('open', 'claimed')")
+                .bind(instance)
+                .bind(token)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn running_children(tx: &mut Tx, instance: &str, token: i64) -> Result<Vec<String>, StoreError> {
+            let rows = sqlx::query("SELECT id FROM instances WHERE parent_id = $1 AND parent_token = $2 AND status IN ('running', 'compensating')")
+                .bind(instance)
+                .bind(token)
+                .fetch_all(&mut **tx)
+                .await?;
+            Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn insert_workflow(tx: &mut Tx, w: &WorkflowRow) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO workflows (name, version, hash, source, deployed_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&w.name)
+                .bind(w.version)
+                .bind(&w.hash)
+                .bind(&w.source)
+                .bind(w.deployed_at)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn workflow_versions(tx: &mut Tx, name: &str) -> Result<Vec<WorkflowRow>, StoreError> {
+            let rows = sqlx::query("SELECT name, version, hash, source, deployed_at FROM workflows WHERE name = $1 ORDER BY version")
+                .bind(name)
+                .fetch_all(&mut **tx)
+                .await?;
+            Ok(rows.iter().map(workflow_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn insert_task(tx: &mut Tx, t: &TaskRow) -> Result<(), StoreError> {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            )))
+            .bind(&t.id)
+            .bind(&t.instance_id)
+            .bind(t.token)
+            .bind(t.epoch)
+            .bind(&t.step_id)
+            .bind(&t.status)
+            .bind(&t.title)
+            .bind(&t.description)
+            .bind(&t.assignee)
+            .bind(&t.role)
+            .bind(&t.office)
+            .bind(&t.form)
+            .bind(&t.outcomes)
+            .bind(&t.reason_required)
+            .bind(&t.excluded_actors)
+            .bind(t.due_at)
+            .bind(t.created_at)
+            .bind(&t.completed_by)
+            .bind(t.completed_at)
+            .bind(&t.result)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        pub(super) async fn task_for_update(tx: &mut Tx, id: &str) -> Result<Option<TaskRow>, StoreError> {
+            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 {}", $lock);
+            let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?;
+            Ok(row.as_ref().map(task_row).transpose()?)
+        }
+
+        pub(super) async fn update_task(tx: &mut Tx, t: &TaskRow) -> Result<(), StoreError> {
+            sqlx::query("UPDATE tasks SET status = $2, assignee = $3, completed_by = $4, completed_at = $5, result = $6, role = $7, office = $8 WHERE id = $1")
+                .bind(&t.id)
+                .bind(&t.status)
+                .bind(&t.assignee)
+                .bind(&t.completed_by)
+                .bind(t.completed_at)
+                .bind(&t.result)
+                .bind(&t.role)
+                .bind(&t.office)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn insert_subscription(tx: &mut Tx, s: &Subscription) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO subscriptions (instance_id, token, epoch, message, key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (instance_id, token) DO UPDATE SET epoch = $3, message = $4, key = $5, created_at = $6",
+            )
+            .bind(&s.instance_id)
+            .bind(s.token)
+            .bind(s.epoch)
+            .bind(&s.message)
+            .bind(&s.key)
+            .bind(s.created_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        pub(super) async fn take_subscription(tx: &mut Tx, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
+            let sql = format!(
+                "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions WHERE message = $1 AND key = $2 \
+                 ORDER BY created_at LIMIT 1 {}",
+                $lock
+            );
+            let Some(r) = sqlx::query(AssertSqlSafe(sql)).bind(message).bind(key).fetch_optional(&mut **tx).await? else { return Ok(None) };
+            let s = Subscription {
+                instance_id: r.try_get("instance_id")?,
+                token: r.try_get("token")?,
+                epoch: r.try_get("epoch")?,
+                message: r.try_get("message")?,
+                key: r.try_get("key")?,
+                created_at: r.try_get("created_at")?,
+            };
+            sqlx::query("DELETE FROM subscriptions WHERE instance_id = $1 AND token = $2").bind(&s.instance_id).bind(s.token).execute(&mut **tx).await?;
+            Ok(Some(s))
+        }
+
+        pub(super) async fn insert_message(tx: &mut Tx, m: &MessageRow) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO messages (id, name, key, payload, published_at, expires_at, consumed_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&m.id)
+                .bind(&m.name)
+                .bind(&m.key)
+                .bind(&m.payload)
+                .bind(m.published_at)
+                .bind(m.expires_at)
+                .bind(&m.consumed_by)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn take_message(tx: &mut Tx, name: &str, key: &str, now: Millis, consumer: &str) -> Result<Option<MessageRow>, StoreError> {
+            let sql = format!(
+                "SELECT id, name, key, payload, published_at, expires_at, consumed_by FROM messages \
+                 WHERE name = $1 AND key = $2 AND consumed_by IS NULL AND expires_at > $3 ORDER BY published_at, id LIMIT 1 {}",
+                $lock
+            );
+            let Some(r) = sqlx::query(AssertSqlSafe(sql)).bind(name).bind(key).bind(now).fetch_optional(&mut **tx).await? else { return Ok(None) };
+            let m = MessageRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                key: r.try_get("key")?,
+                payload: r.try_get("payload")?,
+                published_at: r.try_get("published_at")?,
+                expires_at: r.try_get("expires_at")?,
+                consumed_by: Some(consumer.to_string()),
+            };
+            sqlx::query("UPDATE messages SET consumed_by = $2 WHERE id = $1").bind(&m.id).bind(consumer).execute(&mut **tx).await?;
+            Ok(Some(m))
+        }
+    };
+}

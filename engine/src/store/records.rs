@@ -1,0 +1,137 @@
+//! Rows as the store reads and writes them.
+
+use crate::clock::Millis;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowRow {
+    pub name: String,
+    pub version: i64,
+    pub hash: String,
+    pub source: String,
+    pub deployed_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRow {
+    pub id: String,
+    pub workflow: String,
+    pub version: i64,
+    pub status: String,
+    pub business_key: Option<String>,
+    pub request_id: Option<String>,
+    /// JSON text.
+    pub input: String,
+    /// JSON text of [`crate::runtime::InstanceState`].
+    pub state: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_token: Option<i64>,
+    pub parent_epoch: Option<i64>,
+    pub started_at: Millis,
+    pub updated_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub history_seq: i64,
+    pub history_head: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub instance_id: String,
+    pub seq: i64,
+    pub at: Millis,
+    pub kind: String,
+    pub step: Option<String>,
+    /// JSON text.
+    pub data: String,
+    pub actor: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub instance_id: String,
+    pub token: i64,
+    pub kind: String,
+    /// JSON text.
+    pub payload: String,
+    pub due_at: Millis,
+    pub created_at: Millis,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub instance_id: String,
+    pub token: i64,
+    pub kind: String,
+    pub payload: String,
+    pub due_at: Millis,
+    pub fence: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub instance_id: String,
+    pub token: i64,
+    pub epoch: i64,
+    pub step_id: String,
+    pub status: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub assignee: Option<String>,
+    pub role: Option<String>,
+    pub office: Option<String>,
+    pub form: Option<String>,
+    /// JSON arrays as text.
+    pub outcomes: String,
+    pub reason_required: String,
+    pub excluded_actors: String,
+    pub due_at: Option<Millis>,
+    pub created_at: Millis,
+    pub completed_by: Option<String>,
+    pub completed_at: Option<Millis>,
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub instance_id: String,
+    pub token: i64,
+    pub epoch: i64,
+    pub message: String,
+    pub key: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+    pub payload: String,
+    pub published_at: Millis,
+    pub expires_at: Millis,
+    pub consumed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceFilter {
+    pub workflow: Option<String>,
+    pub status: Option<String>,
+    pub business_key: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    pub status: Option<String>,
+    pub office: Option<String>,
+    pub role: Option<String>,
+    pub instance_id: Option<String>,
+    pub limit: Option<i64>,
+}
