@@ -25,7 +25,7 @@ pub enum GraphError {
 /// diagram helps most while the workflow is still being written.
 pub fn draw(file: &Path, format: GraphFormat) -> Result<String, GraphError> {
     let bytes = std::fs::read(file).map_err(|e| GraphError::Read(file.display().to_string(), e))?;
-    let catalog = Catalog { connectors: lenient_connectors(&bytes), ..Catalog::builtin() };
+    let catalog = Catalog { any_connector: true, ..Catalog::builtin() };
     let plan = definition::compile_bytes(&bytes, &catalog).map_err(|diagnostics| {
         let source = String::from_utf8_lossy(&bytes);
         let rendered = diagnostics.iter().map(|d| d.render(&file.display().to_string(), &source)).collect::<Vec<_>>().join("\n");
@@ -36,17 +36,4 @@ pub fn draw(file: &Path, format: GraphFormat) -> Result<String, GraphError> {
         GraphFormat::Mermaid => graph::to_mermaid(&plan),
         GraphFormat::Dot => graph::to_dot(&plan),
     })
-}
-
-/// Every connector name the file calls, so drawing never fails on configuration.
-fn lenient_connectors(bytes: &[u8]) -> std::collections::BTreeSet<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut names: std::collections::BTreeSet<String> = definition::BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect();
-    for line in text.lines() {
-        if let Some(rest) = line.trim_start().trim_start_matches("- ").strip_prefix("call:") {
-            let name = rest.trim().trim_matches(|c| c == '"' || c == '\'');
-            names.insert(name.split('.').next().unwrap_or(name).to_string());
-        }
-    }
-    names
 }

@@ -226,7 +226,7 @@ impl<'a> Compiler<'a> {
                 Some((c, o)) => (c.to_string(), Some(o.to_string())),
                 None => (call.clone(), None),
             };
-            if !self.catalog.connectors.contains(&connector) {
+            if !self.catalog.any_connector && !self.catalog.connectors.contains(&connector) {
                 let mut d = Diagnostic::new(code::UNKNOWN_CONNECTOR, format!("unknown connector `{connector}`"))
                     .at(self.at(&format!("{p}/call")))
                     .pointer(format!("{p}/call"));

@@ -37,6 +37,8 @@ pub const BUILTIN_CONNECTORS: &[&str] = &["http", "email", "appio", "noop", "log
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub connectors: BTreeSet<String>,
+    /// Accept any connector name (drawing a draft, recompiling a deployed definition).
+    pub any_connector: bool,
     pub schemas: Option<BTreeSet<String>>,
     pub workflows: Option<BTreeSet<String>>,
 }
@@ -44,7 +46,7 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog with the built-in connectors and nothing else checked.
     pub fn builtin() -> Self {
-        Self { connectors: BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect(), schemas: None, workflows: None }
+        Self { connectors: BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect(), any_connector: false, schemas: None, workflows: None }
     }
 
     pub fn with_connectors<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {

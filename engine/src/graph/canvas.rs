@@ -21,8 +21,12 @@ const MARGIN: f64 = 10.;
 pub(super) struct Canvas {
     /// Texts drawn at this font size are node labels; any other size is an edge label.
     node_font: usize,
+    /// Font size edge labels are drawn with, whatever size layout-rs gives them.
+    edge_label_font: usize,
     /// Estimated character width as a fraction of the font size, to bound texts.
     char_width: f64,
+    /// Colour of arrowheads (`#rrggbb`).
+    arrow_color: &'static str,
     shapes: String,
     texts: String,
     clips: String,
@@ -33,10 +37,17 @@ pub(super) struct Canvas {
 }
 
 impl Canvas {
-    pub(super) fn new(node_font: usize, char_width: f64) -> Self {
+    pub(super) fn new(
+        node_font: usize,
+        edge_label_font: usize,
+        char_width: f64,
+        arrow_color: &'static str,
+    ) -> Self {
         Canvas {
             node_font,
+            edge_label_font,
             char_width,
+            arrow_color,
             shapes: String::new(),
             texts: String::new(),
             clips: String::new(),
@@ -48,7 +59,7 @@ impl Canvas {
     }
 
     /// The SVG document, sized to what was drawn.
-    pub(super) fn finish(self, edge_label_font: usize) -> String {
+    pub(super) fn finish(self) -> String {
         let (min, max) = if self.min.x <= self.max.x {
             (self.min, self.max)
         } else {
@@ -63,9 +74,9 @@ impl Canvas {
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"{x:.1} {y:.1} {w:.1} {h:.1}\">\n",
                 "<defs>\n",
                 "<marker id=\"arrowhead\" markerWidth=\"10\" markerHeight=\"7\" refX=\"10\" refY=\"3.5\" orient=\"auto\">",
-                "<polygon points=\"0 0, 10 3.5, 0 7\" fill=\"context-stroke\"/></marker>\n",
+                "<polygon points=\"0 0, 10 3.5, 0 7\" fill=\"{arrow}\"/></marker>\n",
                 "<marker id=\"arrowtail\" markerWidth=\"10\" markerHeight=\"7\" refX=\"0\" refY=\"3.5\" orient=\"auto\">",
-                "<polygon points=\"10 0, 10 7, 0 3.5\" fill=\"context-stroke\"/></marker>\n",
+                "<polygon points=\"10 0, 10 7, 0 3.5\" fill=\"{arrow}\"/></marker>\n",
                 "{clips}</defs>\n",
                 "<style>\n",
                 "text {{ font-family: Helvetica, Arial, sans-serif; fill: #222222; }}\n",
@@ -79,7 +90,8 @@ impl Canvas {
             y = y,
             clips = self.clips,
             node = self.node_font,
-            edge = edge_label_font,
+            edge = self.edge_label_font,
+            arrow = self.arrow_color,
         )
         .expect("writing to a String cannot fail");
         out.push_str(&self.shapes);

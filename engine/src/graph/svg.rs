@@ -49,9 +49,9 @@ pub(super) fn render(diagram: &Diagram, highlighted: &[bool]) -> String {
     for edge in layout_order(diagram).into_iter().map(|i| &diagram.edges[i]) {
         graph.add_edge(arrow(edge), handles[edge.from], handles[edge.to]);
     }
-    let mut canvas = Canvas::new(NODE_FONT, CHAR_WIDTH);
+    let mut canvas = Canvas::new(NODE_FONT, EDGE_LABEL_FONT, CHAR_WIDTH, LINE_COLOR);
     graph.do_it(false, false, false, &mut canvas);
-    canvas.finish(EDGE_LABEL_FONT)
+    canvas.finish()
 }
 
 /// The edges' indexes, with the edges that close a cycle last. layout-rs turns an edge

@@ -1,8 +1,14 @@
 //! The durable runtime: a pure state machine ([`machine`]) over persisted instance state
-//! ([`state`]), driven by workers that claim jobs from the store.
+//! ([`state`]); the [`Engine`] commits each event as one transaction of state, history and
+//! effects; workers ([`worker`]) claim due jobs with leases and commit results only while
+//! the lease is held.
 
+mod engine;
 pub mod machine;
 pub mod state;
+mod worker;
 
+pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, StartRequest, Started, TaskCompletion, status_of};
 pub use machine::{CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskRequest, Transition, apply};
 pub use state::{InstanceState, Phase, StepError};
+pub use worker::{Pass, output_of};

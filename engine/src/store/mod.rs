@@ -29,17 +29,11 @@ pub enum StoreError {
     Conflict { entity: &'static str, id: String },
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://...")]
     Url(String),
-    #[error("corrupt stored data in {what}: {message}")]
-    Corrupt { what: &'static str, message: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 
 impl StoreError {
-    pub(crate) fn corrupt(what: &'static str, e: impl std::fmt::Display) -> Self {
-        StoreError::Corrupt { what, message: e.to_string() }
-    }
-
     /// Whether the error is a unique-constraint violation.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())

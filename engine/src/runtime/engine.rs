@@ -1,0 +1,513 @@
+//! The engine: the public API to deploy workflows, start instances, publish messages,
+//! complete tasks and cancel, and the one place where an event becomes a committed
+//! transition (state, history, effects — one transaction).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose};
+use super::state::{InstanceState, Phase, StepError};
+use crate::audit;
+use crate::clock::{Clock, Millis};
+use crate::connector::Registry;
+use crate::definition::{self, Catalog, Diagnostic};
+use crate::plan::Plan;
+use crate::store::*;
+
+/// Tunables of an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Identifies this process's leases.
+    pub worker_id: String,
+    /// How long a claimed job stays ours before another worker may take it over.
+    pub lease: Duration,
+    /// Jobs claimed, run and committed together (group commit).
+    pub batch: usize,
+    /// How long a published message nobody waits for yet is kept.
+    pub message_retention: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", uuid::Uuid::now_v7()),
+            lease: Duration::from_secs(30),
+            batch: 256,
+            message_retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the workflow is not valid ({} problem(s))", .0.len())]
+    Definition(Vec<Diagnostic>),
+    #[error("workflow `{0}` is not deployed")]
+    UnknownWorkflow(String),
+    #[error("workflow `{name}` version {version} is already deployed with different content; raise `version`")]
+    VersionConflict { name: String, version: u32 },
+    #[error("{entity} `{id}` not found")]
+    NotFound { entity: &'static str, id: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("stored state is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The result of deploying a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deployment {
+    pub workflow: String,
+    pub version: u32,
+    pub hash: String,
+    /// False when the same content was already deployed.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub workflow: String,
+    pub version: Option<u32>,
+    pub input: Value,
+    /// A client's id for this start: repeating a start with the same id returns the first
+    /// instance instead of creating a second case.
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Started {
+    pub id: String,
+    pub created: bool,
+}
+
+/// What an operator submits to complete a task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskCompletion {
+    pub outcome: Option<String>,
+    pub reason: Option<String>,
+    pub form: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "delivery")]
+pub enum Delivery {
+    /// A waiting instance received it.
+    Delivered { instance: String },
+    /// Nobody waits yet; it is kept until someone does or it expires.
+    Buffered { message: String },
+}
+
+/// The engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) registry: Registry,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) config: EngineConfig,
+    plans: Mutex<HashMap<(String, i64), Arc<Plan>>>,
+    pub(super) wake: Notify,
+}
+
+impl Engine {
+    pub fn new(store: Store, registry: Registry, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        Self { inner: Arc::new(Inner { store, registry, clock, config, plans: Mutex::new(HashMap::new()), wake: Notify::new() }) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn now(&self) -> Millis {
+        self.inner.clock.now()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The catalog deployed workflows are checked against: the registered connectors.
+    pub fn catalog(&self) -> Catalog {
+        let mut catalog = Catalog::builtin();
+        catalog.connectors = self.inner.registry.names().map(String::from).collect();
+        catalog.connectors.insert("external".into());
+        catalog
+    }
+
+    /// Validates and stores a definition. The same content deployed again is a no-op; a
+    /// changed definition needs a new `version`.
+    pub async fn deploy(&self, source: &str) -> Result<Deployment, EngineError> {
+        let plan = definition::compile_source(source, &self.catalog()).map_err(EngineError::Definition)?;
+        let mut tx = self.inner.store.begin().await?;
+        let versions = tx.workflow_versions(&plan.workflow).await?;
+        if let Some(same) = versions.iter().find(|w| w.hash == plan.hash) {
+            return Ok(Deployment { workflow: plan.workflow, version: same.version as u32, hash: same.hash.clone(), created: false });
+        }
+        if versions.iter().any(|w| w.version == i64::from(plan.version)) {
+            return Err(EngineError::VersionConflict { name: plan.workflow, version: plan.version });
+        }
+        tx.insert_workflow(&WorkflowRow {
+            name: plan.workflow.clone(),
+            version: plan.version.into(),
+            hash: plan.hash.clone(),
+            source: source.to_string(),
+            deployed_at: self.now(),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(Deployment { workflow: plan.workflow, version: plan.version, hash: plan.hash, created: true })
+    }
+
+    /// The compiled plan of a deployed version (compiled once per process).
+    pub async fn plan(&self, workflow: &str, version: Option<u32>) -> Result<Arc<Plan>, EngineError> {
+        if let Some(v) = version
+            && let Some(plan) = self.cached_plan(workflow, v.into())
+        {
+            return Ok(plan);
+        }
+        let row = self.inner.store.workflow(workflow, version).await?.ok_or_else(|| EngineError::UnknownWorkflow(workflow.into()))?;
+        self.compile_row(&row)
+    }
+
+    fn cached_plan(&self, workflow: &str, version: i64) -> Option<Arc<Plan>> {
+        self.inner.plans.lock().expect("plan cache lock").get(&(workflow.to_string(), version)).cloned()
+    }
+
+    fn compile_row(&self, row: &WorkflowRow) -> Result<Arc<Plan>, EngineError> {
+        if let Some(plan) = self.cached_plan(&row.name, row.version) {
+            return Ok(plan);
+        }
+        // Deployed definitions were valid; do not re-check connectors, which may have been
+        // configured differently then (a missing one fails its step at run time).
+        let catalog = Catalog { any_connector: true, ..Catalog::builtin() };
+        let plan = Arc::new(definition::compile_source(&row.source, &catalog).map_err(|d| {
+            EngineError::Corrupt(format!("stored workflow {} v{} no longer compiles: {:?}", row.name, row.version, d.first()))
+        })?);
+        self.inner.plans.lock().expect("plan cache lock").insert((row.name.clone(), row.version), plan.clone());
+        Ok(plan)
+    }
+
+    async fn plan_in_tx(&self, workflow: &str, version: i64) -> Result<Arc<Plan>, EngineError> {
+        match self.cached_plan(workflow, version) {
+            Some(p) => Ok(p),
+            None => self.plan(workflow, Some(version as u32)).await,
+        }
+    }
+
+    /// Starts an instance (idempotently, when a request id is given).
+    pub async fn start(&self, req: StartRequest) -> Result<Started, EngineError> {
+        let plan = self.plan(&req.workflow, req.version).await?;
+        let mut tx = self.inner.store.begin().await?;
+        if let Some(rid) = &req.request_id
+            && let Some(id) = tx.find_by_request_id(&plan.workflow, rid).await?
+        {
+            return Ok(Started { id, created: false });
+        }
+        let id = self.create_instance(&mut tx, &plan, req.input, req.request_id, None).await?;
+        tx.commit().await?;
+        self.inner.wake.notify_one();
+        Ok(Started { id, created: true })
+    }
+
+    async fn create_instance(
+        &self,
+        tx: &mut Tx,
+        plan: &Plan,
+        input: Value,
+        request_id: Option<String>,
+        parent: Option<(String, u32, u32)>,
+    ) -> Result<String, EngineError> {
+        let now = self.now();
+        let business_key = match &plan.business_key {
+            None => None,
+            Some(expr) => match expr.eval(&json!({ "input": input })) {
+                Ok(Value::String(s)) => Some(s),
+                Ok(Value::Null) => None,
+                Ok(other) => Some(other.to_string()),
+                Err(e) => return Err(EngineError::Invalid(format!("business_key: {e}"))),
+            },
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let row = InstanceRow {
+            id: id.clone(),
+            workflow: plan.workflow.clone(),
+            version: plan.version.into(),
+            status: "running".into(),
+            business_key,
+            request_id,
+            input: input.to_string(),
+            state: serde_json::to_string(&InstanceState::default()).expect("state serializes"),
+            output: None,
+            error: None,
+            parent_id: parent.as_ref().map(|p| p.0.clone()),
+            parent_token: parent.as_ref().map(|p| i64::from(p.1)),
+            parent_epoch: parent.as_ref().map(|p| i64::from(p.2)),
+            started_at: now,
+            updated_at: now,
+            ended_at: None,
+            history_seq: 0,
+            history_head: String::new(),
+        };
+        match tx.insert_instance(&row).await {
+            Err(e) if e.is_unique_violation() => return Err(EngineError::Invalid("an instance with this request id already exists".into())),
+            other => other?,
+        }
+        self.insert_event_job(tx, &id, 0, &Event::Start, now).await?;
+        Ok(id)
+    }
+
+    async fn insert_event_job(&self, tx: &mut Tx, instance: &str, token: u32, event: &Event, due_at: Millis) -> Result<(), EngineError> {
+        let payload = serde_json::to_string(event).expect("events serialize");
+        tx.insert_job(&NewJob { instance_id: instance.into(), token: token.into(), kind: "event".into(), payload, due_at, created_at: self.now() }).await?;
+        Ok(())
+    }
+
+    /// Publishes a message: the instance waiting for `name` with this correlation `key`
+    /// receives it now; otherwise it is kept (for `message_retention`) for the first
+    /// instance that starts waiting.
+    pub async fn publish(&self, name: &str, key: &str, payload: Value) -> Result<Delivery, EngineError> {
+        let now = self.now();
+        let mut tx = self.inner.store.begin().await?;
+        let delivery = match tx.take_subscription(name, key).await? {
+            Some(sub) => {
+                let event = Event::MessageReceived { token: sub.token as u32, epoch: sub.epoch as u32, payload };
+                self.apply_event(&mut tx, &sub.instance_id, event).await?;
+                Delivery::Delivered { instance: sub.instance_id }
+            }
+            None => {
+                let id = uuid::Uuid::now_v7().to_string();
+                tx.insert_message(&MessageRow {
+                    id: id.clone(),
+                    name: name.into(),
+                    key: key.into(),
+                    payload: payload.to_string(),
+                    published_at: now,
+                    expires_at: now + self.inner.config.message_retention.as_millis() as i64,
+                    consumed_by: None,
+                })
+                .await?;
+                Delivery::Buffered { message: id }
+            }
+        };
+        tx.commit().await?;
+        self.inner.wake.notify_one();
+        Ok(delivery)
+    }
+
+    /// Completes a human task on behalf of `actor`, checking outcomes, mandatory reasons and
+    /// separation of duties, and resumes the instance in the same transaction.
+    pub async fn complete_task(&self, task_id: &str, actor: &str, completion: TaskCompletion) -> Result<(), EngineError> {
+        let now = self.now();
+        let mut tx = self.inner.store.begin().await?;
+        let mut task = tx.task_for_update(task_id).await?.ok_or_else(|| EngineError::NotFound { entity: "task", id: task_id.into() })?;
+        if task.status != "open" && task.status != "claimed" {
+            return Err(EngineError::Invalid(format!("task `{task_id}` is {}", task.status)));
+        }
+        let excluded: Vec<String> = serde_json::from_str(&task.excluded_actors).unwrap_or_default();
+        if excluded.iter().any(|a| a == actor) {
+            return Err(EngineError::Forbidden(format!("{actor} completed an earlier step of this case; another operator must complete this task")));
+        }
+        let outcomes: Vec<String> = serde_json::from_str(&task.outcomes).unwrap_or_default();
+        let reason_required: Vec<String> = serde_json::from_str(&task.reason_required).unwrap_or_default();
+        let outcome = match (&completion.outcome, outcomes.is_empty()) {
+            (None, true) => "done".to_string(),
+            (Some(o), true) if o == "done" => o.clone(),
+            (Some(o), false) if outcomes.contains(o) => o.clone(),
+            (o, _) => {
+                let allowed = if outcomes.is_empty() { vec!["done".to_string()] } else { outcomes.clone() };
+                return Err(EngineError::Invalid(format!("outcome {o:?} is not one of {}", allowed.join(", "))));
+            }
+        };
+        let reason = completion.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(String::from);
+        if reason_required.contains(&outcome) && reason.is_none() {
+            return Err(EngineError::Invalid(format!("outcome `{outcome}` needs a reason")));
+        }
+        let output = json!({
+            "outcome": outcome,
+            "reason": reason,
+            "form": completion.form,
+            "completed_by": actor,
+            "completed_at": crate::clock::to_rfc3339(now),
+        });
+        task.status = "completed".into();
+        task.completed_by = Some(actor.into());
+        task.completed_at = Some(now);
+        task.result = Some(output.to_string());
+        tx.update_task(&task).await?;
+        let event = Event::TaskCompleted { token: task.token as u32, epoch: task.epoch as u32, output, actor: actor.into() };
+        self.apply_event(&mut tx, &task.instance_id, event).await?;
+        tx.commit().await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Cancels an instance: pending work is dropped, tasks are withdrawn, children cancelled.
+    pub async fn cancel(&self, instance: &str, actor: &str, reason: &str) -> Result<(), EngineError> {
+        let mut tx = self.inner.store.begin().await?;
+        self.apply_event(&mut tx, instance, Event::Cancel { actor: actor.into(), reason: reason.into() }).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The heart of durability: inside `tx`, load the instance, apply the event, and write
+    /// the new state, its history and its effects.
+    pub(super) async fn apply_event(&self, tx: &mut Tx, instance_id: &str, event: Event) -> Result<(), EngineError> {
+        let now = self.now();
+        let mut row = tx.instance_for_update(instance_id).await?.ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance_id.into() })?;
+        let plan = self.plan_in_tx(&row.workflow, row.version).await?;
+        let mut state: InstanceState = serde_json::from_str(&row.state).map_err(|e| EngineError::Corrupt(format!("instance {instance_id}: {e}")))?;
+        let info = InstanceInfo {
+            id: row.id.clone(),
+            workflow: row.workflow.clone(),
+            version: row.version as u32,
+            business_key: row.business_key.clone(),
+            input: serde_json::from_str(&row.input).map_err(|e| EngineError::Corrupt(format!("instance {instance_id} input: {e}")))?,
+            started_at: row.started_at,
+        };
+        let was_finished = state.phase.is_finished();
+        let transition = machine::apply(&plan, &info, &mut state, event, now);
+        for effect in transition.effects {
+            self.persist_effect(tx, &row, effect, now).await?;
+        }
+        for entry in transition.history {
+            let data = entry.data.to_string();
+            let seq = row.history_seq + 1;
+            let hash = audit::entry_hash(&row.history_head, &row.id, seq, now, &entry.kind, entry.step.as_deref(), &data, entry.actor.as_deref());
+            tx.insert_history(&HistoryRow {
+                instance_id: row.id.clone(),
+                seq,
+                at: now,
+                kind: entry.kind,
+                step: entry.step,
+                data,
+                actor: entry.actor,
+                prev_hash: row.history_head.clone(),
+                hash: hash.clone(),
+            })
+            .await?;
+            row.history_seq = seq;
+            row.history_head = hash;
+        }
+        row.status = status_of(&state.phase).into();
+        match &state.phase {
+            Phase::Completed { output } => row.output = Some(output.to_string()),
+            Phase::Failed { error } => row.error = Some(serde_json::to_string(error).expect("errors serialize")),
+            _ => {}
+        }
+        if state.phase.is_finished() && !was_finished {
+            row.ended_at = Some(now);
+            if let (Some(parent), Some(token), Some(epoch)) = (&row.parent_id, row.parent_token, row.parent_epoch) {
+                let result = match &state.phase {
+                    Phase::Completed { output } => Ok(output.clone()),
+                    Phase::Failed { error } => Err(error.clone()),
+                    _ => Err(StepError::new("child.cancelled", format!("child instance {} was cancelled", row.id))),
+                };
+                let event = Event::ChildFinished { token: token as u32, epoch: epoch as u32, result };
+                let payload = serde_json::to_string(&event).expect("events serialize");
+                tx.insert_job(&NewJob { instance_id: parent.clone(), token, kind: "notify_parent".into(), payload, due_at: now, created_at: now }).await?;
+            }
+        }
+        row.state = serde_json::to_string(&state).expect("state serializes");
+        row.updated_at = now;
+        tx.update_instance(&row).await?;
+        Ok(())
+    }
+
+    async fn persist_effect(&self, tx: &mut Tx, row: &InstanceRow, effect: Effect, now: Millis) -> Result<(), EngineError> {
+        match effect {
+            Effect::Call(call) => {
+                let payload = serde_json::to_string(&call).expect("calls serialize");
+                tx.insert_job(&NewJob { instance_id: row.id.clone(), token: call.token.into(), kind: "call".into(), payload, due_at: call.due_at, created_at: now })
+                    .await?;
+            }
+            Effect::Timer { token, epoch, due_at, purpose } => {
+                let event = match purpose {
+                    TimerPurpose::Wait => Event::TimerFired { token, epoch },
+                    TimerPurpose::ReceiveTimeout => Event::ReceiveTimedOut { token, epoch },
+                };
+                self.insert_event_job(tx, &row.id, token, &event, due_at).await?;
+            }
+            Effect::Subscribe { token, epoch, message, key } => match tx.take_message(&message, &key, now, &row.id).await? {
+                Some(m) => {
+                    let payload = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
+                    self.insert_event_job(tx, &row.id, token, &Event::MessageReceived { token, epoch, payload }, now).await?;
+                }
+                None => {
+                    tx.insert_subscription(&Subscription { instance_id: row.id.clone(), token: token.into(), epoch: epoch.into(), message, key, created_at: now })
+                        .await?;
+                }
+            },
+            Effect::CreateTask(t) => {
+                tx.insert_task(&TaskRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    instance_id: row.id.clone(),
+                    token: t.token.into(),
+                    epoch: t.epoch.into(),
+                    step_id: t.step_id,
+                    status: "open".into(),
+                    title: t.title,
+                    description: t.description,
+                    assignee: t.user,
+                    role: t.role,
+                    office: t.office,
+                    form: t.form,
+                    outcomes: json!(t.outcomes).to_string(),
+                    reason_required: json!(t.reason_required).to_string(),
+                    excluded_actors: json!(t.excluded_actors).to_string(),
+                    due_at: t.due_at,
+                    created_at: now,
+                    completed_by: None,
+                    completed_at: None,
+                    result: None,
+                })
+                .await?;
+            }
+            Effect::StartChild { token, epoch, workflow, version, input } => {
+                let child_plan = match version {
+                    Some(v) => self.plan(&workflow, Some(v)).await,
+                    None => self.plan(&workflow, None).await,
+                };
+                match child_plan {
+                    Ok(plan) => {
+                        self.create_instance(tx, &plan, input, None, Some((row.id.clone(), token, epoch))).await?;
+                    }
+                    Err(EngineError::UnknownWorkflow(name)) => {
+                        let error = StepError::new("workflow.unknown", format!("workflow `{name}` is not deployed"));
+                        self.insert_event_job(tx, &row.id, token, &Event::ChildFinished { token, epoch, result: Err(error) }, now).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Effect::Discard { tokens } => {
+                for child in tx.discard_tokens(&row.id, &tokens, now).await? {
+                    let cancel = Event::Cancel { actor: "pratica".into(), reason: format!("parent instance {} no longer needs it", row.id) };
+                    self.insert_event_job(tx, &child, 0, &cancel, now).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored status of an instance in a phase.
+pub fn status_of(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Running => "running",
+        Phase::Compensating { .. } => "compensating",
+        Phase::Completed { .. } => "completed",
+        Phase::Failed { .. } => "failed",
+        Phase::Cancelled => "cancelled",
+    }
+}

@@ -1,0 +1,197 @@
+//! The worker: claim due jobs in a batch, run their connector calls concurrently (outside
+//! any transaction), then commit all their transitions in one transaction (group commit).
+//! A job's result is committed only if its lease is still held (fencing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::engine::{Engine, EngineError};
+use super::machine::{CallError, CallRequest, Event};
+use crate::connector::{ConnectorError, Invocation};
+use crate::store::Job;
+
+/// What one pass of the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub claimed: usize,
+    pub committed: usize,
+    /// Jobs whose lease was lost before their result could be committed.
+    pub fenced: usize,
+}
+
+impl Engine {
+    /// Claims a batch of due jobs, runs them and commits their transitions.
+    pub async fn run_once(&self) -> Result<Pass, EngineError> {
+        let inner = &self.inner;
+        let now = self.now();
+        let lease_until = now + inner.config.lease.as_millis() as i64;
+        let jobs = inner.store.claim_jobs(&inner.config.worker_id, now, lease_until, inner.config.batch as i64).await?;
+        if jobs.is_empty() {
+            return Ok(Pass::default());
+        }
+        let claimed = jobs.len();
+        let mut results = self.execute_all(jobs).await;
+        // A stable lock order across workers (PostgreSQL locks instance rows).
+        results.sort_by(|a, b| (&a.0.instance_id, a.0.id).cmp(&(&b.0.instance_id, b.0.id)));
+        let mut tx = inner.store.begin().await?;
+        let (mut committed, mut fenced) = (0, 0);
+        for (job, event) in results {
+            if !tx.finish_job(job.id, job.fence).await? {
+                fenced += 1;
+                continue;
+            }
+            let Some(event) = event else { continue };
+            match self.apply_event(&mut tx, &job.instance_id, event).await {
+                Ok(()) => committed += 1,
+                Err(EngineError::NotFound { .. }) => tracing::warn!(job = job.id, instance = %job.instance_id, "job for a missing instance dropped"),
+                Err(e @ (EngineError::Corrupt(_) | EngineError::UnknownWorkflow(_))) => {
+                    tracing::error!(job = job.id, instance = %job.instance_id, error = %e, "job cannot be applied; dropped")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await?;
+        inner.wake.notify_one();
+        Ok(Pass { claimed, committed, fenced })
+    }
+
+    /// Turns each job into the event it produces, running connector calls concurrently.
+    async fn execute_all(&self, jobs: Vec<Job>) -> Vec<(Job, Option<Event>)> {
+        let mut set = JoinSet::new();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match job.kind.as_str() {
+                "call" => {
+                    let engine = self.clone();
+                    set.spawn(async move {
+                        let event = engine.execute_call(&job).await;
+                        (job, Some(event))
+                    });
+                }
+                _ => {
+                    let event = serde_json::from_str::<Event>(&job.payload);
+                    if let Err(e) = &event {
+                        tracing::error!(job = job.id, error = %e, "unreadable job payload; dropped");
+                    }
+                    out.push((job, event.ok()));
+                }
+            }
+        }
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(pair) => out.push(pair),
+                Err(e) => tracing::error!(error = %e, "connector task panicked; its job will be retried after the lease"),
+            }
+        }
+        out
+    }
+
+    async fn execute_call(&self, job: &Job) -> Event {
+        let call: CallRequest = match serde_json::from_str(&job.payload) {
+            Ok(c) => c,
+            Err(e) => {
+                return Event::CallFailed {
+                    token: job.token as u32,
+                    epoch: u32::MAX,
+                    attempt: 1,
+                    error: CallError { code: "pratica.corrupt_job".into(), message: e.to_string(), retryable: false, retry_after_ms: None },
+                };
+            }
+        };
+        let (token, epoch, attempt) = (call.token, call.epoch, call.attempt);
+        let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| Event::CallFailed {
+            token,
+            epoch,
+            attempt,
+            error: CallError { code: code.into(), message, retryable, retry_after_ms },
+        };
+        let Some(connector) = self.inner.registry.get(&call.connector).cloned() else {
+            return fail("connector.unknown", format!("no connector `{}` is configured", call.connector), false, None);
+        };
+        let now = self.now();
+        let invocation = Invocation {
+            connector: call.connector.clone(),
+            operation: call.operation.clone(),
+            input: call.input.clone(),
+            idempotency_key: call.idempotency_key.clone(),
+            attempt,
+            deadline: call.timeout_ms.map(|t| now + t),
+            instance_id: job.instance_id.clone(),
+            step_id: call.step_id.clone(),
+        };
+        let result = match call.timeout_ms {
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(0) as u64), connector.invoke(&invocation)).await {
+                Ok(r) => r,
+                Err(_) => Err(ConnectorError::retryable("timeout", format!("no answer within {ms} ms"))),
+            },
+            None => connector.invoke(&invocation).await,
+        };
+        match result {
+            Ok(output) => Event::CallSucceeded { token, epoch, output },
+            Err(ConnectorError::Retryable { code, message, retry_after }) => {
+                fail(&code, message, true, retry_after.map(|d| d.as_millis() as i64))
+            }
+            Err(ConnectorError::Fatal { code, message }) => fail(&code, message, false, None),
+        }
+    }
+
+    /// Runs passes until no job is due now (timers in the future stay pending). With a
+    /// manual clock this is how tests step through time.
+    pub async fn run_until_idle(&self) -> Result<usize, EngineError> {
+        let mut total = 0;
+        loop {
+            let pass = self.run_once().await?;
+            total += pass.committed;
+            if pass.claimed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Works until `shutdown` resolves: runs passes while there is work, otherwise sleeps
+    /// until the next due job, a local wake-up, or a short poll (other processes may add
+    /// work). In-flight work is finished before returning.
+    pub async fn run_until_stopped(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        loop {
+            let pass = tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(()),
+                pass = self.run_once() => pass,
+            };
+            match pass {
+                Ok(p) if p.claimed > 0 => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "worker pass failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            let now = self.now();
+            let next = self.inner.store.next_wakeup().await.ok().flatten();
+            let wait_ms = next.map_or(250, |t| (t - now).clamp(1, 250));
+            let wake = self.inner.wake.notified();
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = wake => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            }
+        }
+    }
+}
+
+/// A payload for tests and tools: the value a finished instance produced.
+pub fn output_of(row: &crate::store::InstanceRow) -> Value {
+    row.output.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null)
+}
+
+#[allow(dead_code)]
+fn assert_engine_is_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Engine>();
+    check::<Arc<Engine>>();
+}
