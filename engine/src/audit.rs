@@ -9,11 +9,12 @@ use sha2::{Digest, Sha256};
 
 use crate::store::HistoryRow;
 
-/// The hash of an entry: SHA-256 over the previous hash and the canonical JSON of the entry.
-pub fn entry_hash(prev_hash: &str, instance: &str, seq: i64, at: i64, kind: &str, step: Option<&str>, data: &str, actor: Option<&str>) -> String {
-    let canonical = json!([instance, seq, at, kind, step, data, actor]).to_string();
+/// The hash of an entry: SHA-256 over the previous entry's hash and the canonical JSON of
+/// the entry's content (its own `hash` field is not part of it).
+pub fn hash_of(row: &HistoryRow) -> String {
+    let canonical = json!([row.instance_id, row.seq, row.at, row.kind, row.step, row.data, row.actor]).to_string();
     let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
+    h.update(row.prev_hash.as_bytes());
     h.update(b"\n");
     h.update(canonical.as_bytes());
     hex::encode(h.finalize())
@@ -44,8 +45,7 @@ pub fn verify_chain(rows: &[HistoryRow], head: (i64, &str)) -> Result<(), ChainB
         if r.prev_hash != prev {
             return Err(ChainBreak::Link { seq: r.seq });
         }
-        let h = entry_hash(&r.prev_hash, &r.instance_id, r.seq, r.at, &r.kind, r.step.as_deref(), &r.data, r.actor.as_deref());
-        if h != r.hash {
+        if hash_of(r) != r.hash {
             return Err(ChainBreak::Altered { seq: r.seq });
         }
         prev = r.hash.clone();
@@ -55,4 +55,11 @@ pub fn verify_chain(rows: &[HistoryRow], head: (i64, &str)) -> Result<(), ChainB
         return Err(ChainBreak::Head { recorded_seq: head.0, last_seq });
     }
     Ok(())
+}
+
+/// Recomputes the chain of one stored instance.
+pub async fn verify_instance(store: &crate::store::Store, id: &str) -> Result<Result<(), ChainBreak>, crate::store::StoreError> {
+    let row = store.instance(id).await?;
+    let history = store.history(id).await?;
+    Ok(verify_chain(&history, (row.history_seq, &row.history_head)))
 }

@@ -31,10 +31,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
         };
         rest = &rest[len..];
-        total = amount
-            .checked_mul(unit_ms)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{text}` is too long"))?;
+        total = amount.checked_mul(unit_ms).and_then(|ms| total.checked_add(ms)).ok_or_else(|| format!("`{text}` is too long"))?;
     }
     Ok(Duration::from_millis(total))
 }

@@ -132,10 +132,7 @@ pub fn to_json(v: &Val) -> Value {
     match v {
         Val::Null => Value::Null,
         Val::Bool(b) => Value::Bool(*b),
-        Val::Num(n) => serde_json::from_str::<Value>(&n.to_string())
-            .ok()
-            .filter(Value::is_number)
-            .unwrap_or(Value::Null),
+        Val::Num(n) => serde_json::from_str::<Value>(&n.to_string()).ok().filter(Value::is_number).unwrap_or(Value::Null),
         Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Val::Arr(items) => Value::Array(items.iter().map(to_json).collect()),
         Val::Obj(map) => Value::Object(

@@ -93,18 +93,25 @@ pub struct Step {
 pub enum Action {
     Call(Call),
     Switch(Switch),
-    Parallel { branches: Vec<Branch> },
+    Parallel {
+        branches: Vec<Branch>,
+    },
     Foreach(Foreach),
     Wait(Wait),
     Receive(Receive),
-    Human(HumanTask),
+    Human(Box<HumanTask>),
     Subworkflow(Subworkflow),
     Set {
         #[serde(serialize_with = "as_map")]
         vars: Vec<(String, ValueTemplate)>,
     },
-    Fail { error: String, message: Option<Template> },
-    End { output: Option<ValueTemplate> },
+    Fail {
+        error: String,
+        message: Option<Template>,
+    },
+    End {
+        output: Option<ValueTemplate>,
+    },
 }
 
 impl Action {
@@ -275,9 +282,9 @@ impl ValueTemplate {
             ValueTemplate::Expr(e) => e.eval(data)?,
             ValueTemplate::Text(t) => Value::String(t.render(data)?),
             ValueTemplate::Array(items) => Value::Array(items.iter().map(|i| i.evaluate(data)).collect::<Result<_, _>>()?),
-            ValueTemplate::Object(fields) => Value::Object(
-                fields.iter().map(|(k, v)| Ok((k.clone(), v.evaluate(data)?))).collect::<Result<_, ValueError>>()?,
-            ),
+            ValueTemplate::Object(fields) => {
+                Value::Object(fields.iter().map(|(k, v)| Ok((k.clone(), v.evaluate(data)?))).collect::<Result<_, ValueError>>()?)
+            }
         })
     }
 }

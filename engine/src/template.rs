@@ -49,9 +49,7 @@ impl Template {
         let ctx = Context::wraps(data).map_err(|e| TemplateError::Render(e.to_string()))?;
         let mut rc = RenderContext::new(None);
         let mut out = StringOutput::new();
-        self.compiled
-            .render(&REGISTRY, &ctx, &mut rc, &mut out)
-            .map_err(|e| TemplateError::Render(e.reason().to_string()))?;
+        self.compiled.render(&REGISTRY, &ctx, &mut rc, &mut out).map_err(|e| TemplateError::Render(e.reason().to_string()))?;
         out.into_string().map_err(|e| TemplateError::Render(e.to_string()))
     }
 

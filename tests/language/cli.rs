@@ -52,9 +52,17 @@ fn graph_draws_every_shipped_workflow_as_svg_with_a_node_per_step() {
         let svg = String::from_utf8_lossy(&out.get_output().stdout).to_string();
         assert!(svg.trim_start().starts_with("<svg") || svg.trim_start().starts_with("<?xml"), "{name}: not an SVG");
         let source = std::fs::read_to_string(&file).unwrap();
-        let plan = pratica_engine::definition::compile_source(&source, &pratica_engine::definition::Catalog::builtin().with_connectors(config.connectors.keys().cloned())).unwrap();
+        let plan = pratica_engine::definition::compile_source(
+            &source,
+            &pratica_engine::definition::Catalog::builtin().with_connectors(config.connectors.keys().cloned()),
+        )
+        .unwrap();
         for step in &plan.steps {
-            assert!(svg.contains(&format!(">{}", step.id)) || svg.contains(&format!("{}<", step.id)), "{name}: no node for step `{}`", step.id);
+            assert!(
+                svg.contains(&format!(">{}", step.id)) || svg.contains(&format!("{}<", step.id)),
+                "{name}: no node for step `{}`",
+                step.id
+            );
         }
     }
     assert!(!reports.is_empty());

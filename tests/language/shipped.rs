@@ -31,7 +31,9 @@ fn shipped_workflows_match_the_schema_by_an_independent_validator() {
         Ok(out) if out.status.code() == Some(3) && std::env::var("CI").is_err() => {
             eprintln!("skipping: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(out) => panic!("independent validation failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        Ok(out) => {
+            panic!("independent validation failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        }
         Err(e) => panic!("cannot run python3: {e}"),
     }
 }

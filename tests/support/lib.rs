@@ -21,3 +21,6 @@ pub fn pratica_bin() -> PathBuf {
     assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace` so the binary is built", path.display());
     path
 }
+
+pub mod backend;
+pub mod scripted;

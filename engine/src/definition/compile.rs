@@ -12,9 +12,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Location, code, did_you_mean};
 use super::source::{SourceMap, escape};
-use super::{
-    AssignDef, Catalog, EndDef, ErrorPatterns, HumanDef, Jitter, RetryDef, StepDef, TriggerDef, WorkflowDef,
-};
+use super::{AssignDef, Catalog, EndDef, ErrorPatterns, HumanDef, Jitter, RetryDef, StepDef, TriggerDef, WorkflowDef};
 use crate::duration::parse_duration;
 use crate::expr::{Expr, ExprError};
 use crate::plan::*;
@@ -139,7 +137,11 @@ impl<'a> Compiler<'a> {
             let (def, p) = (self.slots[i].def, self.slots[i].pointer.clone());
             if let Some(parallel) = &def.parallel {
                 for (j, b) in parallel.branches.iter().enumerate() {
-                    let child = self.allocate(&b.steps, format!("{p}/parallel/branches/{j}/steps"), BlockRole::Branch { step: ix, name: b.name.clone() });
+                    let child = self.allocate(
+                        &b.steps,
+                        format!("{p}/parallel/branches/{j}/steps"),
+                        BlockRole::Branch { step: ix, name: b.name.clone() },
+                    );
                     self.slots[i].branches.push(child);
                 }
             }
@@ -176,7 +178,11 @@ impl<'a> Compiler<'a> {
                         Diagnostic::new(code::GOTO_AFTER_END, format!("`goto` cannot follow a `{what}` step"))
                             .at(self.map.key(&format!("{p}/goto")))
                             .pointer(format!("{p}/goto"))
-                            .hint(if what == "switch" { "use the switch's cases and `default` to choose the next step" } else { "this step ends the flow; remove `goto`" }),
+                            .hint(if what == "switch" {
+                                "use the switch's cases and `default` to choose the next step"
+                            } else {
+                                "this step ends the flow; remove `goto`"
+                            }),
                     );
                 }
                 self.goto(target, block, &format!("{p}/goto"))
@@ -334,7 +340,7 @@ impl<'a> Compiler<'a> {
             });
         }
         if let Some(human) = &def.human {
-            return Action::Human(self.human(human, &format!("{p}/human")));
+            return Action::Human(Box::new(self.human(human, &format!("{p}/human"))));
         }
         if let Some(sub) = &def.workflow {
             if let Some(known) = &self.catalog.workflows
@@ -383,7 +389,11 @@ impl<'a> Compiler<'a> {
                     Diagnostic::new(code::BAD_OUTCOME, format!("`{outcome}` is not one of this task's outcomes"))
                         .at(self.at(&pointer))
                         .pointer(pointer)
-                        .hint(if h.outcomes.is_empty() { "declare `outcomes:` first".to_string() } else { format!("outcomes: {}", h.outcomes.join(", ")) }),
+                        .hint(if h.outcomes.is_empty() {
+                            "declare `outcomes:` first".to_string()
+                        } else {
+                            format!("outcomes: {}", h.outcomes.join(", "))
+                        }),
                 );
             }
         }
@@ -399,9 +409,12 @@ impl<'a> Compiler<'a> {
             match self.ids.get(id.as_str()).copied() {
                 Some(ix) if self.slots[ix.0 as usize].def.human.is_some() => separate_from.push(ix),
                 Some(_) => self.report(
-                    Diagnostic::new(code::SEPARATE_FROM, format!("`{id}` is not a human step; separation of duties compares the operators of human steps"))
-                        .at(self.at(&pointer))
-                        .pointer(pointer),
+                    Diagnostic::new(
+                        code::SEPARATE_FROM,
+                        format!("`{id}` is not a human step; separation of duties compares the operators of human steps"),
+                    )
+                    .at(self.at(&pointer))
+                    .pointer(pointer),
                 ),
                 None => self.unknown_step(id, &pointer),
             }
@@ -500,10 +513,13 @@ impl<'a> Compiler<'a> {
             }
             Some(ix) if self.slots[ix.0 as usize].block != from => {
                 self.report(
-                    Diagnostic::new(code::GOTO_OTHER_BLOCK, format!("`{target}` is in another step list; `goto` stays within its own list"))
-                        .at(self.at(pointer))
-                        .pointer(pointer.to_string())
-                        .hint("a goto cannot jump into or out of parallel branches, foreach bodies, catch handlers or compensations"),
+                    Diagnostic::new(
+                        code::GOTO_OTHER_BLOCK,
+                        format!("`{target}` is in another step list; `goto` stays within its own list"),
+                    )
+                    .at(self.at(pointer))
+                    .pointer(pointer.to_string())
+                    .hint("a goto cannot jump into or out of parallel branches, foreach bodies, catch handlers or compensations"),
                 );
                 None
             }
@@ -512,7 +528,8 @@ impl<'a> Compiler<'a> {
     }
 
     fn unknown_step(&mut self, target: &str, pointer: &str) {
-        let mut d = Diagnostic::new(code::UNKNOWN_STEP, format!("there is no step `{target}`")).at(self.at(pointer)).pointer(pointer.to_string());
+        let mut d =
+            Diagnostic::new(code::UNKNOWN_STEP, format!("there is no step `{target}`")).at(self.at(pointer)).pointer(pointer.to_string());
         if let Some(best) = did_you_mean(target, self.ids.keys().copied()) {
             d = d.hint(format!("did you mean `{best}`?"));
         }
@@ -542,7 +559,9 @@ impl<'a> Compiler<'a> {
             .pointer(pointer.to_string());
         d = match did_you_mean(name, known.iter().map(String::as_str)) {
             Some(best) => d.hint(format!("did you mean `{best}`?")),
-            None => d.hint(format!("add schemas/{name}.schema.json or use one of: {}", known.iter().cloned().collect::<Vec<_>>().join(", "))),
+            None => {
+                d.hint(format!("add schemas/{name}.schema.json or use one of: {}", known.iter().cloned().collect::<Vec<_>>().join(", ")))
+            }
         };
         self.report(d);
     }

@@ -98,7 +98,8 @@ impl Diagnostic {
                     let pad = " ".repeat(gutter);
                     let _ = writeln!(out, "{pad} |");
                     let _ = writeln!(out, "{} | {text}", loc.line);
-                    let before: String = text.chars().take(loc.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                    let before: String =
+                        text.chars().take(loc.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                     let available = text.chars().count().saturating_sub(loc.column.saturating_sub(1)).max(1);
                     let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(loc.width.clamp(1, available)));
                 }

@@ -49,9 +49,12 @@ pub(super) fn load_partial(source: &str) -> (Option<(WorkflowDef, SourceMap)>, V
     let map = SourceMap::index(source);
     if !value.is_object() {
         let found = kind_of(&value);
-        let d = Diagnostic::new(code::NOT_A_WORKFLOW, format!("expected a workflow (a mapping with workflow, version, title and steps), found {found}"))
-            .at(map.value(""))
-            .pointer("");
+        let d = Diagnostic::new(
+            code::NOT_A_WORKFLOW,
+            format!("expected a workflow (a mapping with workflow, version, title and steps), found {found}"),
+        )
+        .at(map.value(""))
+        .pointer("");
         return (None, vec![d]);
     }
     let diagnostics = schema_diagnostics(&value, &map);
@@ -185,20 +188,13 @@ fn translate(error: &ValidationError<'_>, root: &Value, map: &SourceMap) -> Diag
         }
         ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. } if is_step(&pointer) => {
             let actions = ["call", "switch", "parallel", "foreach", "wait", "receive", "human", "workflow", "set", "fail", "end"];
-            let present: Vec<&str> = actions
-                .iter()
-                .copied()
-                .filter(|a| root.pointer(&pointer).and_then(|s| s.get(a)).is_some())
-                .collect();
+            let present: Vec<&str> = actions.iter().copied().filter(|a| root.pointer(&pointer).and_then(|s| s.get(a)).is_some()).collect();
             let message = if present.is_empty() {
                 format!("{field} has no action: a step needs exactly one of {}", actions.join(", "))
             } else {
                 format!("{field} has several actions ({}): a step needs exactly one", present.join(", "))
             };
-            Diagnostic::new(code::STEP_ACTION, message)
-                .at(at)
-                .pointer(pointer)
-                .hint("split it into several steps, one action each")
+            Diagnostic::new(code::STEP_ACTION, message).at(at).pointer(pointer).hint("split it into several steps, one action each")
         }
         ValidationErrorKind::Pattern { .. } if is_duration => {
             let text = root.pointer(&pointer).and_then(Value::as_str).unwrap_or("");
@@ -224,9 +220,7 @@ fn translate(error: &ValidationError<'_>, root: &Value, map: &SourceMap) -> Diag
         ValidationErrorKind::Enum { options } => {
             let text = root.pointer(&pointer).map(|v| v.to_string()).unwrap_or_default();
             let choices: Vec<String> = options.as_array().map(|a| a.iter().map(|o| o.to_string()).collect()).unwrap_or_default();
-            Diagnostic::new(code::INVALID_VALUE, format!("{field}: {text} is not one of {}", choices.join(", ")))
-                .at(at)
-                .pointer(pointer)
+            Diagnostic::new(code::INVALID_VALUE, format!("{field}: {text} is not one of {}", choices.join(", "))).at(at).pointer(pointer)
         }
         _ => Diagnostic::new(code::INVALID_VALUE, format!("{field}: {}", error.masked())).at(at).pointer(pointer),
     }
@@ -330,7 +324,9 @@ fn required_hint(pointer: &str, name: &str) -> String {
 fn pattern_hint(pointer: &str) -> String {
     let last = pointer.rsplit('/').next().unwrap_or("");
     match last {
-        "id" | "goto" | "default" | "name" | "as" => "step ids use lower case letters, digits and underscores, starting with a letter (e.g. check_iban)".into(),
+        "id" | "goto" | "default" | "name" | "as" => {
+            "step ids use lower case letters, digits and underscores, starting with a letter (e.g. check_iban)".into()
+        }
         "workflow" => "workflow names use lower case letters, digits and dashes (e.g. naspi-preprocessing)".into(),
         _ => schema_for(pointer)
             .map(resolve)

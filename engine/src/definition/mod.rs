@@ -46,7 +46,12 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog with the built-in connectors and nothing else checked.
     pub fn builtin() -> Self {
-        Self { connectors: BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect(), any_connector: false, schemas: None, workflows: None }
+        Self {
+            connectors: BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect(),
+            any_connector: false,
+            schemas: None,
+            workflows: None,
+        }
     }
 
     pub fn with_connectors<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
@@ -88,8 +93,10 @@ pub fn compile_source(source: &str, catalog: &Catalog) -> Result<Plan, Vec<Diagn
 /// Like [`compile_source`] for raw bytes: input that is not UTF-8 is a diagnostic, not a panic.
 pub fn compile_bytes(bytes: &[u8], catalog: &Catalog) -> Result<Plan, Vec<Diagnostic>> {
     let source = std::str::from_utf8(bytes).map_err(|e| {
-        vec![Diagnostic::new(code::FILE_UNREADABLE, format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
-            .hint("save the workflow as UTF-8")]
+        vec![
+            Diagnostic::new(code::FILE_UNREADABLE, format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))
+                .hint("save the workflow as UTF-8"),
+        ]
     })?;
     compile_source(source, catalog)
 }

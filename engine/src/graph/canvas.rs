@@ -37,12 +37,7 @@ pub(super) struct Canvas {
 }
 
 impl Canvas {
-    pub(super) fn new(
-        node_font: usize,
-        edge_label_font: usize,
-        char_width: f64,
-        arrow_color: &'static str,
-    ) -> Self {
+    pub(super) fn new(node_font: usize, edge_label_font: usize, char_width: f64, arrow_color: &'static str) -> Self {
         Canvas {
             node_font,
             edge_label_font,
@@ -60,11 +55,7 @@ impl Canvas {
 
     /// The SVG document, sized to what was drawn.
     pub(super) fn finish(self) -> String {
-        let (min, max) = if self.min.x <= self.max.x {
-            (self.min, self.max)
-        } else {
-            (Point::zero(), Point::zero())
-        };
+        let (min, max) = if self.min.x <= self.max.x { (self.min, self.max) } else { (Point::zero(), Point::zero()) };
         let (x, y) = (min.x - MARGIN, min.y - MARGIN);
         let (width, height) = (max.x - min.x + 2. * MARGIN, max.y - min.y + 2. * MARGIN);
         let mut out = String::new();
@@ -147,19 +138,10 @@ pub(super) fn xml_escape(text: &str) -> String {
 }
 
 impl RenderBackend for Canvas {
-    fn draw_rect(
-        &mut self,
-        xy: Point,
-        size: Point,
-        look: &StyleAttr,
-        properties: Option<String>,
-        clip: Option<ClipHandle>,
-    ) {
+    fn draw_rect(&mut self, xy: Point, size: Point, look: &StyleAttr, properties: Option<String>, clip: Option<ClipHandle>) {
         self.include_box(xy, size);
         let close = self.open_group(properties);
-        let clip = clip
-            .map(|c| format!(" clip-path=\"url(#clip{c})\""))
-            .unwrap_or_default();
+        let clip = clip.map(|c| format!(" clip-path=\"url(#clip{c})\"")).unwrap_or_default();
         write!(
             self.shapes,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"{}\" fill=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{clip}/>{close}",
@@ -175,13 +157,7 @@ impl RenderBackend for Canvas {
         .expect("writing to a String cannot fail");
     }
 
-    fn draw_line(
-        &mut self,
-        start: Point,
-        stop: Point,
-        look: &StyleAttr,
-        properties: Option<String>,
-    ) {
+    fn draw_line(&mut self, start: Point, stop: Point, look: &StyleAttr, properties: Option<String>) {
         self.include(start);
         self.include(stop);
         let close = self.open_group(properties);
@@ -198,13 +174,7 @@ impl RenderBackend for Canvas {
         .expect("writing to a String cannot fail");
     }
 
-    fn draw_circle(
-        &mut self,
-        xy: Point,
-        size: Point,
-        look: &StyleAttr,
-        properties: Option<String>,
-    ) {
+    fn draw_circle(&mut self, xy: Point, size: Point, look: &StyleAttr, properties: Option<String>) {
         self.include_box(xy.sub(size.scale(0.5)), size);
         let close = self.open_group(properties);
         write!(
@@ -222,35 +192,20 @@ impl RenderBackend for Canvas {
     }
 
     fn draw_text(&mut self, xy: Point, text: &str, look: &StyleAttr) {
-        let class = if look.font_size == self.node_font {
-            "node-label"
-        } else {
-            "edge-label"
-        };
+        let class = if look.font_size == self.node_font { "node-label" } else { "edge-label" };
         let lines: Vec<&str> = text.lines().collect();
         let line_height = look.font_size as f64 * 1.2;
         let top = xy.y - line_height * (lines.len() as f64 - 1.) / 2.;
         let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
-        let half = Point::new(
-            widest * look.font_size as f64 * self.char_width / 2.,
-            line_height * lines.len() as f64 / 2.,
-        );
+        let half = Point::new(widest * look.font_size as f64 * self.char_width / 2., line_height * lines.len() as f64 / 2.);
         self.include(xy.sub(half));
         self.include(xy.add(half));
-        write!(
-            self.texts,
-            "<text class=\"{class}\" text-anchor=\"middle\" dominant-baseline=\"central\">"
-        )
-        .expect("writing to a String cannot fail");
+        write!(self.texts, "<text class=\"{class}\" text-anchor=\"middle\" dominant-baseline=\"central\">")
+            .expect("writing to a String cannot fail");
         for (i, line) in lines.iter().enumerate() {
             let y = top + line_height * i as f64;
-            write!(
-                self.texts,
-                "<tspan x=\"{:.1}\" y=\"{y:.1}\">{}</tspan>",
-                xy.x,
-                xml_escape(line)
-            )
-            .expect("writing to a String cannot fail");
+            write!(self.texts, "<tspan x=\"{:.1}\" y=\"{y:.1}\">{}</tspan>", xy.x, xml_escape(line))
+                .expect("writing to a String cannot fail");
         }
         self.texts.push_str("</text>\n");
     }
@@ -274,22 +229,10 @@ impl RenderBackend for Canvas {
         // The first pair is the exit from the source; each following pair is (control, point).
         let mut d = format!(
             "M {:.1} {:.1} C {:.1} {:.1}, {:.1} {:.1}, {:.1} {:.1}",
-            first.0.x,
-            first.0.y,
-            first.1.x,
-            first.1.y,
-            second.0.x,
-            second.0.y,
-            second.1.x,
-            second.1.y
+            first.0.x, first.0.y, first.1.x, first.1.y, second.0.x, second.0.y, second.1.x, second.1.y
         );
         for (control, point) in rest {
-            write!(
-                d,
-                " S {:.1} {:.1}, {:.1} {:.1}",
-                control.x, control.y, point.x, point.y
-            )
-            .expect("writing to a String cannot fail");
+            write!(d, " S {:.1} {:.1}, {:.1} {:.1}", control.x, control.y, point.x, point.y).expect("writing to a String cannot fail");
         }
         let id = self.arrow_count;
         self.arrow_count += 1;

@@ -26,13 +26,7 @@ pub(super) fn tag(step: &Step) -> String {
             None => format!("workflow {}", sub.workflow),
         },
         Action::Set { vars } => {
-            format!(
-                "set {}",
-                vars.iter()
-                    .map(|(name, _)| name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("set {}", vars.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", "))
         }
         Action::Fail { error, .. } => format!("fail {error}"),
         Action::End { .. } => "end".into(),
@@ -53,13 +47,7 @@ pub(super) fn shorten(text: &str) -> String {
 
 /// `5d`, `1h30m`, `500ms`: days, hours, minutes, seconds and milliseconds, largest first.
 pub(super) fn format_duration(duration: Duration) -> String {
-    const UNITS: [(&str, u128); 5] = [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
+    const UNITS: [(&str, u128); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
     let mut rest = duration.as_millis();
     let mut out = String::new();
     for (unit, millis) in UNITS {

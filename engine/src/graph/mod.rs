@@ -1,16 +1,16 @@
 //! Diagrams of a compiled [`Plan`]: Mermaid, Graphviz DOT and a laid-out SVG picture.
 //!
-//! All three formats draw the same graph, built once by [`Diagram::of`]:
+//! All three formats draw the same graph, built once from the plan:
 //!
-//! - a `start` node, a `finish` node (the end of the top-level step list) and, when the
-//!   workflow has `fail` steps, a `failed` node;
+//! - a `start` node, a `finish` node labelled "end" (the end of the top-level step list)
+//!   and, when the workflow has `fail` steps, a `failed` node;
 //! - one node per step, with the id `s<index>` and the label `<step id>` over a short tag
 //!   of what the step does (`call inps.contributions`, `human task`, `wait 5d`, ...); the
 //!   shape and fill colour follow the kind of step;
 //! - one `join` node (`j<index>`) per parallel step, where its branches meet again;
 //! - solid edges for the normal flow: `next`, switch cases (labelled with the condition) and
 //!   the `default`, a receive's `timeout 30d`, the fork into each parallel branch (labelled
-//!   with the branch name), `for each` into a foreach body and `repeat` back from its end;
+//!   with the branch name), `for each` into a foreach body and back from the body's end;
 //! - dashed edges for the exceptional flow: `catch <patterns>` into a handler (or straight to
 //!   its `goto`) and `compensate` into a compensation.
 //!
@@ -19,8 +19,11 @@
 //! handler continues at its `goto` or after the failed step, and a compensation simply ends.
 //! `end` steps lead where their enclosing top level or branch ends; `fail` steps to `failed`.
 //!
-//! Node ids are stable for a plan (`s<index>` follows [`StepIx`]), so the console can refer
-//! to them; [`to_svg_highlighting`] draws the given steps with a thick orange border.
+//! Labels longer than 30 characters (conditions, `set` variable lists) are cut with `…`.
+//! The SVG is laid out by the `layout-rs` crate and written by this module (see `svg.rs`
+//! and `canvas.rs`). Node ids are stable for a plan (`s<index>` follows [`StepIx`]), so the
+//! console can refer to them; [`to_svg_highlighting`] draws the given steps with a thick
+//! orange border.
 
 mod canvas;
 mod labels;
@@ -54,11 +57,7 @@ pub fn to_svg(plan: &Plan) -> String {
 /// drawn with a thick orange border. Indexes outside the plan are ignored.
 pub fn to_svg_highlighting(plan: &Plan, current: &[StepIx]) -> String {
     let diagram = Diagram::of(plan);
-    let highlighted: Vec<bool> = diagram
-        .nodes
-        .iter()
-        .map(|node| node.step.is_some_and(|ix| current.contains(&ix)))
-        .collect();
+    let highlighted: Vec<bool> = diagram.nodes.iter().map(|node| node.step.is_some_and(|ix| current.contains(&ix))).collect();
     svg::render(&diagram, &highlighted)
 }
 
@@ -178,20 +177,12 @@ impl Diagram {
             })
             .collect();
         let mut push = |id: String, label: &str, kind| {
-            nodes.push(Node {
-                id,
-                lines: vec![label.to_string()],
-                kind,
-                step: None,
-            });
+            nodes.push(Node { id, lines: vec![label.to_string()], kind, step: None });
             nodes.len() - 1
         };
         let start = push("start".into(), "start", NodeKind::Start);
         let finish = push("finish".into(), "end", NodeKind::Finish);
-        let has_fail = plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Fail { .. }));
+        let has_fail = plan.steps.iter().any(|s| matches!(s.action, Action::Fail { .. }));
         let failed = has_fail.then(|| push("failed".into(), "failed", NodeKind::Failed));
         let joins = plan
             .steps
@@ -201,22 +192,13 @@ impl Diagram {
             .map(|(i, _)| (step_ix(i), push(format!("j{i}"), "join", NodeKind::Join)))
             .collect();
 
-        let mut builder = Builder {
-            plan,
-            finish,
-            failed,
-            joins,
-            edges: Vec::new(),
-        };
+        let mut builder = Builder { plan, finish, failed, joins, edges: Vec::new() };
         let first = builder.entry(BlockIx::ROOT).unwrap_or(finish);
         builder.edge(start, first, "", false);
         for (i, step) in plan.steps.iter().enumerate() {
             builder.step_edges(i, step);
         }
-        Diagram {
-            nodes,
-            edges: builder.edges,
-        }
+        Diagram { nodes, edges: builder.edges }
     }
 }
 
@@ -231,12 +213,7 @@ struct Builder<'p> {
 
 impl Builder<'_> {
     fn edge(&mut self, from: usize, to: usize, label: &str, dashed: bool) {
-        self.edges.push(Edge {
-            from,
-            to,
-            label: shorten(label),
-            dashed,
-        });
+        self.edges.push(Edge { from, to, label: shorten(label), dashed });
     }
 
     /// An edge to `to` when there is somewhere to go.
@@ -275,12 +252,7 @@ impl Builder<'_> {
             Action::Receive(receive) => {
                 self.edge_to(i, after, "", false);
                 if let Some((duration, target)) = receive.timeout {
-                    self.edge(
-                        i,
-                        node(target),
-                        &format!("timeout {}", format_duration(duration)),
-                        false,
-                    );
+                    self.edge(i, node(target), &format!("timeout {}", format_duration(duration)), false);
                 }
             }
             Action::Fail { .. } => self.edge_to(i, self.failed, "", false),
@@ -288,11 +260,7 @@ impl Builder<'_> {
                 let end = self.end_of(step.block);
                 self.edge_to(i, end, "", false);
             }
-            Action::Call(_)
-            | Action::Wait(_)
-            | Action::Human(_)
-            | Action::Subworkflow(_)
-            | Action::Set { .. } => {
+            Action::Call(_) | Action::Wait(_) | Action::Human(_) | Action::Subworkflow(_) | Action::Set { .. } => {
                 self.edge_to(i, after, "", false);
             }
         }
@@ -302,12 +270,7 @@ impl Builder<'_> {
                 (None, Some(goto)) => Some(node(goto)),
                 (None, None) => after,
             };
-            self.edge_to(
-                i,
-                target,
-                &format!("catch {}", clause.errors.join(", ")),
-                true,
-            );
+            self.edge_to(i, target, &format!("catch {}", clause.errors.join(", ")), true);
         }
         if let Some(entry) = step.compensate.and_then(|b| self.entry(b)) {
             self.edge(i, entry, "compensate", true);
@@ -348,9 +311,7 @@ impl Builder<'_> {
     /// foreach iteration); catch handlers end what their failed step belongs to.
     fn end_of(&self, block: BlockIx) -> Option<usize> {
         match &self.plan.block(block).role {
-            BlockRole::Root | BlockRole::Branch { .. } | BlockRole::ForeachBody { .. } => {
-                self.exit_of(block)
-            }
+            BlockRole::Root | BlockRole::Branch { .. } | BlockRole::ForeachBody { .. } => self.exit_of(block),
             BlockRole::Catch { step, .. } => self.end_of(self.plan.step(*step).block),
             BlockRole::Compensation { .. } => None,
         }

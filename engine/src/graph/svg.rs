@@ -42,9 +42,7 @@ pub(super) fn render(diagram: &Diagram, highlighted: &[bool]) -> String {
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, node)| {
-            graph.add_node(element(node, highlighted.get(i).copied().unwrap_or(false)))
-        })
+        .map(|(i, node)| graph.add_node(element(node, highlighted.get(i).copied().unwrap_or(false))))
         .collect();
     for edge in layout_order(diagram).into_iter().map(|i| &diagram.edges[i]) {
         graph.add_edge(arrow(edge), handles[edge.from], handles[edge.to]);
@@ -70,10 +68,7 @@ fn layout_order(diagram: &Diagram) -> Vec<usize> {
     }
     let mut visit = vec![Visit::New; diagram.nodes.len()];
     let mut closes_cycle = vec![false; diagram.edges.len()];
-    let start = diagram
-        .nodes
-        .iter()
-        .position(|node| node.kind == NodeKind::Start);
+    let start = diagram.nodes.iter().position(|node| node.kind == NodeKind::Start);
     for root in start.into_iter().chain(0..diagram.nodes.len()) {
         if visit[root] != Visit::New {
             continue;
@@ -103,8 +98,7 @@ fn layout_order(diagram: &Diagram) -> Vec<usize> {
             }
         }
     }
-    let (forward, cycles): (Vec<usize>, Vec<usize>) =
-        (0..diagram.edges.len()).partition(|&e| !closes_cycle[e]);
+    let (forward, cycles): (Vec<usize>, Vec<usize>) = (0..diagram.edges.len()).partition(|&e| !closes_cycle[e]);
     forward.into_iter().chain(cycles).collect()
 }
 
@@ -114,14 +108,8 @@ fn element(node: &Node, highlighted: bool) -> Element {
     let (shape, size, rounded) = match node.kind {
         NodeKind::Start => (ShapeKind::Circle(label), circle(text), 0),
         NodeKind::Finish | NodeKind::Failed => (ShapeKind::DoubleCircle(label), circle(text), 0),
-        NodeKind::Switch => (
-            ShapeKind::Circle(label),
-            Point::new(text.x * 1.3 + 24., text.y * 1.5 + 16.),
-            0,
-        ),
-        NodeKind::Wait | NodeKind::Receive | NodeKind::Human | NodeKind::End => {
-            (ShapeKind::Box(label), padded(text), 14)
-        }
+        NodeKind::Switch => (ShapeKind::Circle(label), Point::new(text.x * 1.3 + 24., text.y * 1.5 + 16.), 0),
+        NodeKind::Wait | NodeKind::Receive | NodeKind::Human | NodeKind::End => (ShapeKind::Box(label), padded(text), 14),
         NodeKind::Join
         | NodeKind::Call
         | NodeKind::Parallel
@@ -130,44 +118,18 @@ fn element(node: &Node, highlighted: bool) -> Element {
         | NodeKind::Set
         | NodeKind::Fail => (ShapeKind::Box(label), padded(text), 3),
     };
-    let (line_color, line_width) = if highlighted {
-        (HIGHLIGHT_COLOR, 4)
-    } else {
-        (LINE_COLOR, 1)
-    };
-    let look = StyleAttr::new(
-        color(line_color),
-        line_width,
-        Some(color(node.kind.fill())),
-        rounded,
-        NODE_FONT,
-    );
+    let (line_color, line_width) = if highlighted { (HIGHLIGHT_COLOR, 4) } else { (LINE_COLOR, 1) };
+    let look = StyleAttr::new(color(line_color), line_width, Some(color(node.kind.fill())), rounded, NODE_FONT);
     let current = if highlighted { " pratica-current" } else { "" };
-    let properties = format!(
-        "class=\"pratica-node pratica-{}{current}\" data-node=\"{}\"",
-        node.kind.name(),
-        xml_escape(&node.id)
-    );
+    let properties = format!("class=\"pratica-node pratica-{}{current}\" data-node=\"{}\"", node.kind.name(), xml_escape(&node.id));
     Element::create_with_properties(shape, look, Orientation::TopToBottom, size, properties)
 }
 
 fn arrow(edge: &Edge) -> Arrow {
     let look = StyleAttr::new(color(LINE_COLOR), 1, None, 0, EDGE_FONT);
-    let style = if edge.dashed {
-        LineStyleKind::Dashed
-    } else {
-        LineStyleKind::Normal
-    };
+    let style = if edge.dashed { LineStyleKind::Dashed } else { LineStyleKind::Normal };
     let label = wrap(&edge.label, EDGE_LABEL_WRAP);
-    Arrow::new(
-        LineEndKind::None,
-        LineEndKind::Arrow,
-        style,
-        &label,
-        &look,
-        &None,
-        &None,
-    )
+    Arrow::new(LineEndKind::None, LineEndKind::Arrow, style, &label, &look, &None, &None)
 }
 
 fn color(web: &str) -> Color {
@@ -176,17 +138,9 @@ fn color(web: &str) -> Color {
 
 /// The space `lines` take at `font` pixels.
 fn text_size(lines: &[String], font: usize) -> Point {
-    let chars = lines
-        .iter()
-        .map(|line| line.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let chars = lines.iter().map(|line| line.chars().count()).max().unwrap_or(0).max(1);
     let font = font as f64;
-    Point::new(
-        chars as f64 * font * CHAR_WIDTH,
-        lines.len().max(1) as f64 * font * LINE_HEIGHT,
-    )
+    Point::new(chars as f64 * font * CHAR_WIDTH, lines.len().max(1) as f64 * font * LINE_HEIGHT)
 }
 
 fn padded(text: Point) -> Point {

@@ -75,8 +75,7 @@ steps:
 "#;
 
 fn sample() -> Plan {
-    compile_source(SAMPLE, &Catalog::builtin())
-        .unwrap_or_else(|d| panic!("the sample compiles: {d:#?}"))
+    compile_source(SAMPLE, &Catalog::builtin()).unwrap_or_else(|d| panic!("the sample compiles: {d:#?}"))
 }
 
 /// Checks that `svg` is well-formed XML as far as these diagrams go: balanced tags, quoted
@@ -91,11 +90,7 @@ pub(super) fn assert_well_formed(svg: &str) {
         if let Some(closing) = tag.strip_prefix('/') {
             assert_eq!(open.pop(), Some(closing), "mismatched </{closing}>");
         } else {
-            assert_eq!(
-                tag.matches('"').count() % 2,
-                0,
-                "unbalanced quotes in <{tag}>"
-            );
+            assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in <{tag}>");
             assert_entities(tag);
             if !tag.ends_with('/') {
                 open.push(tag.split(|c: char| c.is_whitespace()).next().unwrap_or(tag));
@@ -115,12 +110,7 @@ fn the_xml_check_catches_raw_ampersands() {
 fn assert_entities(text: &str) {
     for (i, _) in text.match_indices('&') {
         let entity = &text[i..];
-        assert!(
-            ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
-                .iter()
-                .any(|e| entity.starts_with(e)),
-            "bare `&` in {text}"
-        );
+        assert!(["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"].iter().any(|e| entity.starts_with(e)), "bare `&` in {text}");
     }
 }
 
@@ -137,28 +127,13 @@ fn svg_is_xml_with_every_step() {
     assert_well_formed(&svg);
     for step in &plan.steps {
         let label = format!(">{}</tspan>", step.id);
-        assert!(
-            svg.split("<text").skip(1).any(|text| text.contains(&label)),
-            "no <text> for step {}",
-            step.id
-        );
+        assert!(svg.split("<text").skip(1).any(|text| text.contains(&label)), "no <text> for step {}", step.id);
     }
-    for label in [
-        "timeout 30d",
-        "compensate",
-        "catch http.*",
-        "for each",
-        "default",
-        "end",
-        "failed",
-    ] {
+    for label in ["timeout 30d", "compensate", "catch http.*", "for each", "default", "end", "failed"] {
         assert!(svg.contains(label), "missing {label}");
     }
     // The condition `.input.weeks < 13 and .input.note == "a&b"`, escaped and wrapped.
-    assert!(
-        svg.contains(".input.weeks &lt;"),
-        "the condition's `<` is escaped"
-    );
+    assert!(svg.contains(".input.weeks &lt;"), "the condition's `<` is escaped");
     assert!(!svg.contains(" < 13"), "no raw `<` from labels");
 }
 
@@ -178,55 +153,29 @@ fn mermaid_has_nodes_and_labelled_edges() {
     let mermaid = to_mermaid(&plan);
     assert!(mermaid.starts_with("flowchart TD\n"));
     for step in &plan.steps {
-        assert!(
-            mermaid.contains(&format!("    {}", node_of(&plan, &step.id))),
-            "missing node for {}",
-            step.id
-        );
-        assert!(
-            mermaid.contains(&format!("\"{}<br>", step.id)),
-            "missing label for {}",
-            step.id
-        );
+        assert!(mermaid.contains(&format!("    {}", node_of(&plan, &step.id))), "missing node for {}", step.id);
+        assert!(mermaid.contains(&format!("\"{}<br>", step.id)), "missing label for {}", step.id);
     }
-    let (contributions, review, reject) = (
-        node_of(&plan, "contributions"),
-        node_of(&plan, "review"),
-        node_of(&plan, "reject"),
-    );
+    let (contributions, review, reject) = (node_of(&plan, "contributions"), node_of(&plan, "review"), node_of(&plan, "reject"));
     assert!(mermaid.contains(&format!("{contributions}[\"contributions<br>call http\"]")));
     assert!(mermaid.contains(&format!("{review}(\"review<br>human task\")")));
     assert!(mermaid.contains(&format!("{reject}>\"reject<br>fail naspi.rejected\"]")));
     assert!(mermaid.contains("start --> s0"));
     assert!(mermaid.contains(&format!("{reject} --> failed")));
     assert!(mermaid.contains("-->|\"timeout 30d\"|"));
-    assert!(mermaid.contains(&format!(
-        "{contributions} -.->|\"compensate\"| {}",
-        node_of(&plan, "undo_contributions")
-    )));
-    assert!(mermaid.contains(&format!(
-        "{contributions} -.->|\"catch timeout, unavailable\"| {reject}"
-    )));
+    assert!(mermaid.contains(&format!("{contributions} -.->|\"compensate\"| {}", node_of(&plan, "undo_contributions"))));
+    assert!(mermaid.contains(&format!("{contributions} -.->|\"catch timeout, unavailable\"| {reject}")));
     assert!(mermaid.contains("-->|\"for each (concurrency 4)\"|"));
     assert!(mermaid.contains("-->|\"default\"|"));
     // `.input.weeks < 13 and .input.note == "a&b"`, cut to 30 characters.
-    assert!(
-        mermaid.contains("-->|\".input.weeks #lt; 13 and .input.…\"|"),
-        "{mermaid}"
-    );
+    assert!(mermaid.contains("-->|\".input.weeks #lt; 13 and .input.…\"|"), "{mermaid}");
     assert!(!mermaid.contains("\"a&b"));
-    assert!(
-        !mermaid.contains("classDef end "),
-        "`end` is a Mermaid keyword"
-    );
+    assert!(!mermaid.contains("classDef end "), "`end` is a Mermaid keyword");
 }
 
 #[test]
 fn mermaid_escapes_quotes() {
-    assert_eq!(
-        text::mermaid_escape(r#"a "b" <c> & #d | `e`"#),
-        "a #quot;b#quot; #lt;c#gt; #amp; #35;d #124; #96;e#96;"
-    );
+    assert_eq!(text::mermaid_escape(r#"a "b" <c> & #d | `e`"#), "a #quot;b#quot; #lt;c#gt; #amp; #35;d #124; #96;e#96;");
 }
 
 #[test]
@@ -235,23 +184,10 @@ fn dot_has_nodes_and_labelled_edges() {
     let dot = to_dot(&plan);
     assert!(dot.starts_with("digraph workflow {\n") && dot.trim_end().ends_with('}'));
     for step in &plan.steps {
-        assert!(
-            dot.contains(&format!(
-                "    {} [label=\"{}\\n",
-                node_of(&plan, &step.id),
-                step.id
-            )),
-            "missing {}",
-            step.id
-        );
+        assert!(dot.contains(&format!("    {} [label=\"{}\\n", node_of(&plan, &step.id), step.id)), "missing {}", step.id);
     }
     let (check, reject) = (node_of(&plan, "check"), node_of(&plan, "reject"));
-    assert!(
-        dot.contains(&format!(
-            "{check} -> {reject} [label=\".input.weeks < 13 and .input.…\"];"
-        )),
-        "{dot}"
-    );
+    assert!(dot.contains(&format!("{check} -> {reject} [label=\".input.weeks < 13 and .input.…\"];")), "{dot}");
     assert!(dot.contains("[label=\"timeout 30d\"]"));
     assert!(dot.contains("[label=\"compensate\", style=dashed]"));
     assert!(dot.contains("[label=\"catch http.*\", style=dashed]"));
@@ -269,17 +205,8 @@ fn structure_follows_blocks() {
     let plan = sample();
     let diagram = Diagram::of(&plan);
     let has = |from: &str, to: &str| {
-        let ix = |id: &str| {
-            diagram
-                .nodes
-                .iter()
-                .position(|n| n.id == id)
-                .expect("node exists")
-        };
-        diagram
-            .edges
-            .iter()
-            .any(|e| e.from == ix(from) && e.to == ix(to))
+        let ix = |id: &str| diagram.nodes.iter().position(|n| n.id == id).expect("node exists");
+        diagram.edges.iter().any(|e| e.from == ix(from) && e.to == ix(to))
     };
     let fetch = plan.step_by_id("fetch").expect("fetch").0;
     let join = format!("j{fetch}");
@@ -290,22 +217,11 @@ fn structure_follows_blocks() {
     // The receive's timeout loops back through `remind`.
     assert!(has(&node_of(&plan, "remind"), &node_of(&plan, "documents")));
     // The foreach body repeats, then the flow continues.
-    assert!(has(
-        &node_of(&plan, "notify_child"),
-        &node_of(&plan, "per_child")
-    ));
+    assert!(has(&node_of(&plan, "notify_child"), &node_of(&plan, "per_child")));
     assert!(has(&node_of(&plan, "per_child"), &node_of(&plan, "pause")));
     // A handler without goto continues after the failed step; a compensation just ends.
-    assert!(has(
-        &node_of(&plan, "log_failure"),
-        &node_of(&plan, "check")
-    ));
-    assert!(
-        !diagram
-            .edges
-            .iter()
-            .any(|e| diagram.nodes[e.from].id == node_of(&plan, "undo_contributions"))
-    );
+    assert!(has(&node_of(&plan, "log_failure"), &node_of(&plan, "check")));
+    assert!(!diagram.edges.iter().any(|e| diagram.nodes[e.from].id == node_of(&plan, "undo_contributions")));
     // A switch without default falls through; `end` goes to the finish.
     assert!(has(&node_of(&plan, "decide"), &node_of(&plan, "done")));
     assert!(has(&node_of(&plan, "done"), "finish"));

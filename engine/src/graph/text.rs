@@ -11,14 +11,8 @@ pub(super) fn mermaid(diagram: &Diagram) -> String {
     let mut out = String::from("flowchart TD\n");
     for node in &diagram.nodes {
         let (open, close) = mermaid_shape(node.kind);
-        let label = node
-            .lines
-            .iter()
-            .map(|line| mermaid_escape(line))
-            .collect::<Vec<_>>()
-            .join("<br>");
-        writeln!(out, "    {}{open}\"{label}\"{close}", node.id)
-            .expect("writing to a String cannot fail");
+        let label = node.lines.iter().map(|line| mermaid_escape(line)).collect::<Vec<_>>().join("<br>");
+        writeln!(out, "    {}{open}\"{label}\"{close}", node.id).expect("writing to a String cannot fail");
     }
     for edge in &diagram.edges {
         let (from, to) = (&diagram.nodes[edge.from].id, &diagram.nodes[edge.to].id);
@@ -36,14 +30,8 @@ pub(super) fn mermaid(diagram: &Diagram) -> String {
     }
     for (kind, ids) in classes {
         let name = kind.name();
-        writeln!(
-            out,
-            "    classDef {name} fill:{},stroke:#555555",
-            kind.fill()
-        )
-        .expect("writing to a String cannot fail");
-        writeln!(out, "    class {} {name}", ids.join(","))
-            .expect("writing to a String cannot fail");
+        writeln!(out, "    classDef {name} fill:{},stroke:#555555", kind.fill()).expect("writing to a String cannot fail");
+        writeln!(out, "    class {} {name}", ids.join(",")).expect("writing to a String cannot fail");
     }
     out
 }
@@ -87,25 +75,13 @@ pub(super) fn mermaid_escape(text: &str) -> String {
 pub(super) fn dot(diagram: &Diagram) -> String {
     let mut out = String::from("digraph workflow {\n");
     out.push_str("    graph [rankdir=TB, fontname=\"Helvetica\"];\n");
-    out.push_str(
-        "    node [fontname=\"Helvetica\", fontsize=11, style=filled, fillcolor=\"#ffffff\"];\n",
-    );
+    out.push_str("    node [fontname=\"Helvetica\", fontsize=11, style=filled, fillcolor=\"#ffffff\"];\n");
     out.push_str("    edge [fontname=\"Helvetica\", fontsize=10];\n");
     for node in &diagram.nodes {
         let (shape, style) = dot_shape(node.kind);
-        let label = node
-            .lines
-            .iter()
-            .map(|line| dot_escape(line))
-            .collect::<Vec<_>>()
-            .join("\\n");
-        writeln!(
-            out,
-            "    {} [label=\"{label}\", shape={shape}, style=\"{style}\", fillcolor=\"{}\"];",
-            node.id,
-            node.kind.fill()
-        )
-        .expect("writing to a String cannot fail");
+        let label = node.lines.iter().map(|line| dot_escape(line)).collect::<Vec<_>>().join("\\n");
+        writeln!(out, "    {} [label=\"{label}\", shape={shape}, style=\"{style}\", fillcolor=\"{}\"];", node.id, node.kind.fill())
+            .expect("writing to a String cannot fail");
     }
     for edge in &diagram.edges {
         let (from, to) = (&diagram.nodes[edge.from].id, &diagram.nodes[edge.to].id);
@@ -135,9 +111,7 @@ fn dot_shape(kind: NodeKind) -> (&'static str, &'static str) {
         NodeKind::Join => ("invtrapezium", "filled"),
         NodeKind::Switch => ("diamond", "filled"),
         NodeKind::Foreach => ("hexagon", "filled"),
-        NodeKind::Wait | NodeKind::Receive | NodeKind::Human | NodeKind::End => {
-            ("box", "rounded,filled")
-        }
+        NodeKind::Wait | NodeKind::Receive | NodeKind::Human | NodeKind::End => ("box", "rounded,filled"),
         NodeKind::Subworkflow => ("box3d", "filled"),
         NodeKind::Fail => ("octagon", "filled"),
         NodeKind::Call | NodeKind::Set => ("box", "filled"),

@@ -261,7 +261,9 @@ impl Engine {
             history_head: String::new(),
         };
         match tx.insert_instance(&row).await {
-            Err(e) if e.is_unique_violation() => return Err(EngineError::Invalid("an instance with this request id already exists".into())),
+            Err(e) if e.is_unique_violation() => {
+                return Err(EngineError::Invalid("an instance with this request id already exists".into()));
+            }
             other => other?,
         }
         self.insert_event_job(tx, &id, 0, &Event::Start, now).await?;
@@ -270,7 +272,15 @@ impl Engine {
 
     async fn insert_event_job(&self, tx: &mut Tx, instance: &str, token: u32, event: &Event, due_at: Millis) -> Result<(), EngineError> {
         let payload = serde_json::to_string(event).expect("events serialize");
-        tx.insert_job(&NewJob { instance_id: instance.into(), token: token.into(), kind: "event".into(), payload, due_at, created_at: self.now() }).await?;
+        tx.insert_job(&NewJob {
+            instance_id: instance.into(),
+            token: token.into(),
+            kind: "event".into(),
+            payload,
+            due_at,
+            created_at: self.now(),
+        })
+        .await?;
         Ok(())
     }
 
@@ -317,7 +327,9 @@ impl Engine {
         }
         let excluded: Vec<String> = serde_json::from_str(&task.excluded_actors).unwrap_or_default();
         if excluded.iter().any(|a| a == actor) {
-            return Err(EngineError::Forbidden(format!("{actor} completed an earlier step of this case; another operator must complete this task")));
+            return Err(EngineError::Forbidden(format!(
+                "{actor} completed an earlier step of this case; another operator must complete this task"
+            )));
         }
         let outcomes: Vec<String> = serde_json::from_str(&task.outcomes).unwrap_or_default();
         let reason_required: Vec<String> = serde_json::from_str(&task.reason_required).unwrap_or_default();
@@ -365,9 +377,13 @@ impl Engine {
     /// the new state, its history and its effects.
     pub(super) async fn apply_event(&self, tx: &mut Tx, instance_id: &str, event: Event) -> Result<(), EngineError> {
         let now = self.now();
-        let mut row = tx.instance_for_update(instance_id).await?.ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance_id.into() })?;
+        let mut row = tx
+            .instance_for_update(instance_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance_id.into() })?;
         let plan = self.plan_in_tx(&row.workflow, row.version).await?;
-        let mut state: InstanceState = serde_json::from_str(&row.state).map_err(|e| EngineError::Corrupt(format!("instance {instance_id}: {e}")))?;
+        let mut state: InstanceState =
+            serde_json::from_str(&row.state).map_err(|e| EngineError::Corrupt(format!("instance {instance_id}: {e}")))?;
         let info = InstanceInfo {
             id: row.id.clone(),
             workflow: row.workflow.clone(),
@@ -382,21 +398,20 @@ impl Engine {
             self.persist_effect(tx, &row, effect, now).await?;
         }
         for entry in transition.history {
-            let data = entry.data.to_string();
-            let seq = row.history_seq + 1;
-            let hash = audit::entry_hash(&row.history_head, &row.id, seq, now, &entry.kind, entry.step.as_deref(), &data, entry.actor.as_deref());
-            tx.insert_history(&HistoryRow {
+            let mut history = HistoryRow {
                 instance_id: row.id.clone(),
-                seq,
+                seq: row.history_seq + 1,
                 at: now,
                 kind: entry.kind,
                 step: entry.step,
-                data,
+                data: entry.data.to_string(),
                 actor: entry.actor,
                 prev_hash: row.history_head.clone(),
-                hash: hash.clone(),
-            })
-            .await?;
+                hash: String::new(),
+            };
+            history.hash = audit::hash_of(&history);
+            tx.insert_history(&history).await?;
+            let (seq, hash) = (history.seq, history.hash);
             row.history_seq = seq;
             row.history_head = hash;
         }
@@ -416,7 +431,15 @@ impl Engine {
                 };
                 let event = Event::ChildFinished { token: token as u32, epoch: epoch as u32, result };
                 let payload = serde_json::to_string(&event).expect("events serialize");
-                tx.insert_job(&NewJob { instance_id: parent.clone(), token, kind: "notify_parent".into(), payload, due_at: now, created_at: now }).await?;
+                tx.insert_job(&NewJob {
+                    instance_id: parent.clone(),
+                    token,
+                    kind: "notify_parent".into(),
+                    payload,
+                    due_at: now,
+                    created_at: now,
+                })
+                .await?;
             }
         }
         row.state = serde_json::to_string(&state).expect("state serializes");
@@ -429,8 +452,15 @@ impl Engine {
         match effect {
             Effect::Call(call) => {
                 let payload = serde_json::to_string(&call).expect("calls serialize");
-                tx.insert_job(&NewJob { instance_id: row.id.clone(), token: call.token.into(), kind: "call".into(), payload, due_at: call.due_at, created_at: now })
-                    .await?;
+                tx.insert_job(&NewJob {
+                    instance_id: row.id.clone(),
+                    token: call.token.into(),
+                    kind: "call".into(),
+                    payload,
+                    due_at: call.due_at,
+                    created_at: now,
+                })
+                .await?;
             }
             Effect::Timer { token, epoch, due_at, purpose } => {
                 let event = match purpose {
@@ -445,8 +475,15 @@ impl Engine {
                     self.insert_event_job(tx, &row.id, token, &Event::MessageReceived { token, epoch, payload }, now).await?;
                 }
                 None => {
-                    tx.insert_subscription(&Subscription { instance_id: row.id.clone(), token: token.into(), epoch: epoch.into(), message, key, created_at: now })
-                        .await?;
+                    tx.insert_subscription(&Subscription {
+                        instance_id: row.id.clone(),
+                        token: token.into(),
+                        epoch: epoch.into(),
+                        message,
+                        key,
+                        created_at: now,
+                    })
+                    .await?;
                 }
             },
             Effect::CreateTask(t) => {
@@ -492,7 +529,8 @@ impl Engine {
             }
             Effect::Discard { tokens } => {
                 for child in tx.discard_tokens(&row.id, &tokens, now).await? {
-                    let cancel = Event::Cancel { actor: "pratica".into(), reason: format!("parent instance {} no longer needs it", row.id) };
+                    let cancel =
+                        Event::Cancel { actor: "pratica".into(), reason: format!("parent instance {} no longer needs it", row.id) };
                     self.insert_event_job(tx, &child, 0, &cancel, now).await?;
                 }
             }

@@ -56,13 +56,31 @@ pub struct CallError {
 #[serde(rename_all = "snake_case", tag = "effect")]
 pub enum Effect {
     Call(CallRequest),
-    Timer { token: u32, epoch: u32, due_at: Millis, purpose: TimerPurpose },
-    Subscribe { token: u32, epoch: u32, message: String, key: String },
+    Timer {
+        token: u32,
+        epoch: u32,
+        due_at: Millis,
+        purpose: TimerPurpose,
+    },
+    Subscribe {
+        token: u32,
+        epoch: u32,
+        message: String,
+        key: String,
+    },
     CreateTask(TaskRequest),
-    StartChild { token: u32, epoch: u32, workflow: String, version: Option<u32>, input: Value },
+    StartChild {
+        token: u32,
+        epoch: u32,
+        workflow: String,
+        version: Option<u32>,
+        input: Value,
+    },
     /// Drop the pending jobs, timers, subscriptions, tasks and child instances of tokens
     /// that no longer exist (cancelled siblings, a cancelled instance).
-    Discard { tokens: Vec<u32> },
+    Discard {
+        tokens: Vec<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,12 +172,10 @@ impl Machine<'_> {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Start => {
-                if self.state.tokens.is_empty() && matches!(self.state.phase, Phase::Running) {
-                    self.record("instance.started", None, json!({"input": self.info.input, "business_key": self.info.business_key}));
-                    let root = self.plan.block(BlockIx::ROOT).steps[0];
-                    self.spawn(root, None, TokenRole::Main, Map::new());
-                }
+            Event::Start if self.state.tokens.is_empty() && matches!(self.state.phase, Phase::Running) => {
+                self.record("instance.started", None, json!({"input": self.info.input, "business_key": self.info.business_key}));
+                let root = self.plan.block(BlockIx::ROOT).steps[0];
+                self.spawn(root, None, TokenRole::Main, Map::new());
             }
             Event::CallSucceeded { token, epoch, output } if self.current(token, epoch) => self.complete(token, output),
             Event::CallFailed { token, epoch, attempt, error } if self.current(token, epoch) => self.call_failed(token, attempt, error),
@@ -191,14 +207,12 @@ impl Machine<'_> {
                 Ok(output) => self.complete(token, output),
                 Err(error) => self.fail(token, error),
             },
-            Event::Cancel { actor, reason } => {
-                if !self.state.phase.is_finished() {
-                    let tokens: Vec<u32> = self.state.tokens.keys().copied().collect();
-                    self.state.tokens.clear();
-                    self.out.effects.push(Effect::Discard { tokens });
-                    self.state.phase = Phase::Cancelled;
-                    self.record_by("instance.cancelled", None, json!({"reason": reason}), &actor);
-                }
+            Event::Cancel { actor, reason } if !self.state.phase.is_finished() => {
+                let tokens: Vec<u32> = self.state.tokens.keys().copied().collect();
+                self.state.tokens.clear();
+                self.out.effects.push(Effect::Discard { tokens });
+                self.state.phase = Phase::Cancelled;
+                self.record_by("instance.cancelled", None, json!({"reason": reason}), &actor);
             }
             // A late or repeated event for a position the token has left.
             _ => {}
@@ -218,7 +232,9 @@ impl Machine<'_> {
     fn spawn(&mut self, at: StepIx, parent: Option<u32>, role: TokenRole, locals: Map<String, Value>) -> u32 {
         let id = self.state.next_token;
         self.state.next_token += 1;
-        self.state.tokens.insert(id, Token { id, at, epoch: 0, parent, role, locals, last: Value::Null, error: None, wait: Waiting::Nothing });
+        self.state
+            .tokens
+            .insert(id, Token { id, at, epoch: 0, parent, role, locals, last: Value::Null, error: None, wait: Waiting::Nothing });
         self.ready.push_back(id);
         id
     }
@@ -290,7 +306,8 @@ impl Machine<'_> {
         }
         let step = self.plan.step(t.at);
         let data = self.data(token);
-        let fail_expr = |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
+        let fail_expr =
+            |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
         match &step.action {
             Action::Set { vars } => {
                 let mut set = Map::new();
@@ -352,7 +369,9 @@ impl Machine<'_> {
                 let items = match f.over.eval(&data) {
                     Ok(Value::Array(items)) => items,
                     Ok(Value::Null) => Vec::new(),
-                    Ok(other) => return self.fail(token, StepError::new("expression", format!("foreach `over` must be a list, got {other}"))),
+                    Ok(other) => {
+                        return self.fail(token, StepError::new("expression", format!("foreach `over` must be a list, got {other}")));
+                    }
                     Err(e) => return self.fail(token, fail_expr(&e)),
                 };
                 self.record("foreach.started", Some(&step.id), json!({"items": items.len(), "concurrency": f.concurrency}));
@@ -453,10 +472,15 @@ impl Machine<'_> {
         let step = self.plan.step(at);
         let Action::Call(call) = &step.action else { return };
         let policy = step.retry.clone();
-        let retry = policy.as_ref().filter(|p| attempt < p.attempts).filter(|p| {
-            if p.on.is_empty() { error.retryable } else { p.on.iter().any(|pat| pattern_matches(pat, &error.code)) }
-        });
-        self.record("call.failed", Some(&step.id), json!({"attempt": attempt, "code": error.code, "message": error.message, "retryable": error.retryable}));
+        let retry = policy
+            .as_ref()
+            .filter(|p| attempt < p.attempts)
+            .filter(|p| if p.on.is_empty() { error.retryable } else { p.on.iter().any(|pat| pattern_matches(pat, &error.code)) });
+        self.record(
+            "call.failed",
+            Some(&step.id),
+            json!({"attempt": attempt, "code": error.code, "message": error.message, "retryable": error.retryable}),
+        );
         match retry {
             Some(policy) => {
                 let delay = backoff(policy, attempt, &self.info.id, &step.id).max(error.retry_after_ms.unwrap_or(0));
@@ -620,7 +644,9 @@ impl Machine<'_> {
             _ => return,
         };
         loop {
-            let Some(Waiting::Iterations { items, next, running, results, concurrency }) = self.state.tokens.get_mut(&parent).map(|p| &mut p.wait) else {
+            let Some(Waiting::Iterations { items, next, running, results, concurrency }) =
+                self.state.tokens.get_mut(&parent).map(|p| &mut p.wait)
+            else {
                 return;
             };
             if *next >= items.len() {
@@ -794,7 +820,8 @@ fn parse_date(v: &Value) -> Result<Millis, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("`{text}` is not an RFC 3339 date-time or YYYY-MM-DD date"))?;
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("`{text}` is not an RFC 3339 date-time or YYYY-MM-DD date"))?;
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
     use chrono::TimeZone;
     chrono_tz::Europe::Rome

@@ -34,9 +34,16 @@ pub enum Phase {
     #[default]
     Running,
     /// Undoing completed steps after an uncaught failure; `remaining` is in undo order.
-    Compensating { error: StepError, remaining: Vec<Compensable> },
-    Completed { output: Value },
-    Failed { error: StepError },
+    Compensating {
+        error: StepError,
+        remaining: Vec<Compensable>,
+    },
+    Completed {
+        output: Value,
+    },
+    Failed {
+        error: StepError,
+    },
     Cancelled,
 }
 
@@ -86,13 +93,29 @@ pub enum Waiting {
     #[default]
     Nothing,
     /// A connector call is scheduled; a retry reuses the same input and idempotency key.
-    Call { attempt: u32, key: String, input: Value },
+    Call {
+        attempt: u32,
+        key: String,
+        input: Value,
+    },
     Timer,
-    Message { message: String, key: String },
+    Message {
+        message: String,
+        key: String,
+    },
     Task,
     Child,
-    Branches { pending: BTreeSet<u32>, outputs: Map<String, Value> },
-    Iterations { items: Vec<Value>, next: usize, running: BTreeSet<u32>, results: Vec<Value>, concurrency: usize },
+    Branches {
+        pending: BTreeSet<u32>,
+        outputs: Map<String, Value>,
+    },
+    Iterations {
+        items: Vec<Value>,
+        next: usize,
+        running: BTreeSet<u32>,
+        results: Vec<Value>,
+        concurrency: usize,
+    },
 }
 
 /// A failure as the workflow sees it (`.error`): a code a `catch` can match and a message.

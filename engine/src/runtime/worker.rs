@@ -46,7 +46,9 @@ impl Engine {
             let Some(event) = event else { continue };
             match self.apply_event(&mut tx, &job.instance_id, event).await {
                 Ok(()) => committed += 1,
-                Err(EngineError::NotFound { .. }) => tracing::warn!(job = job.id, instance = %job.instance_id, "job for a missing instance dropped"),
+                Err(EngineError::NotFound { .. }) => {
+                    tracing::warn!(job = job.id, instance = %job.instance_id, "job for a missing instance dropped")
+                }
                 Err(e @ (EngineError::Corrupt(_) | EngineError::UnknownWorkflow(_))) => {
                     tracing::error!(job = job.id, instance = %job.instance_id, error = %e, "job cannot be applied; dropped")
                 }

@@ -12,7 +12,8 @@ pub(super) async fn run_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     for (version, sql) in SQLITE {
-        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM pratica_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM pratica_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
         if done.is_none() {
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO pratica_migrations (version, applied_at) VALUES ($1, $2)")
@@ -32,7 +33,8 @@ pub(super) async fn run_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> 
     sqlx::query("SELECT pg_advisory_xact_lock(7412001)").execute(&mut *tx).await?;
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     for (version, sql) in POSTGRES {
-        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM pratica_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM pratica_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
         if done.is_none() {
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO pratica_migrations (version, applied_at) VALUES ($1, $2)")

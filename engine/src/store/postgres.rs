@@ -42,7 +42,13 @@ fn split_schema(url: &str) -> (String, Option<String>) {
     (base, schema)
 }
 
-pub(super) async fn claim_jobs(pool: &sqlx::PgPool, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<Job>, StoreError> {
+pub(super) async fn claim_jobs(
+    pool: &sqlx::PgPool,
+    owner: &str,
+    now: Millis,
+    lease_until: Millis,
+    limit: i64,
+) -> Result<Vec<Job>, StoreError> {
     let rows = sqlx::query(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
             SELECT id FROM jobs WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4 \

@@ -39,7 +39,13 @@ fn split_synchronous(url: &str) -> (String, SqliteSynchronous) {
     (base, mode)
 }
 
-pub(super) async fn claim_jobs(pool: &sqlx::SqlitePool, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<Job>, StoreError> {
+pub(super) async fn claim_jobs(
+    pool: &sqlx::SqlitePool,
+    owner: &str,
+    now: Millis,
+    lease_until: Millis,
+    limit: i64,
+) -> Result<Vec<Job>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows = sqlx::query(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \

@@ -28,16 +28,8 @@ steps:
     let svg = to_svg(&plan);
     assert_well_formed(&svg);
     assert!(svg.contains(r".a == &quot;&lt;&amp;&gt;\\&quot;"), "{svg}");
-    assert!(
-        to_dot(&plan).contains(r#"[label=".a == \"<&>\\\\\""]"#),
-        "{}",
-        to_dot(&plan)
-    );
-    assert!(
-        to_mermaid(&plan).contains(r#"|".a == #quot;#lt;#amp;#gt;\\#quot;"|"#),
-        "{}",
-        to_mermaid(&plan)
-    );
+    assert!(to_dot(&plan).contains(r#"[label=".a == \"<&>\\\\\""]"#), "{}", to_dot(&plan));
+    assert!(to_mermaid(&plan).contains(r#"|".a == #quot;#lt;#amp;#gt;\\#quot;"|"#), "{}", to_mermaid(&plan));
 }
 
 #[test]
@@ -95,20 +87,12 @@ fn tricky_shapes_render() {
     ];
     for (k, steps) in cases.iter().enumerate() {
         let source = format!("workflow: tricky\nversion: 1\ntitle: Tricky\n{steps}");
-        let plan = compile_source(&source, &Catalog::builtin())
-            .unwrap_or_else(|d| panic!("case {k} compiles: {d:#?}"));
+        let plan = compile_source(&source, &Catalog::builtin()).unwrap_or_else(|d| panic!("case {k} compiles: {d:#?}"));
         let svg = to_svg_highlighting(&plan, &[StepIx(0)]);
-        assert!(
-            svg.starts_with("<svg") && svg.contains("pratica-current"),
-            "case {k}"
-        );
+        assert!(svg.starts_with("<svg") && svg.contains("pratica-current"), "case {k}");
         assert_well_formed(&svg);
         for step in &plan.steps {
-            assert!(
-                svg.contains(&format!(">{}</tspan>", step.id)),
-                "case {k}: {}",
-                step.id
-            );
+            assert!(svg.contains(&format!(">{}</tspan>", step.id)), "case {k}: {}", step.id);
         }
     }
 }
@@ -123,14 +107,9 @@ fn large_workflow_renders() {
             source.push_str(&format!("  - id: s{i}\n    call: noop\n"));
         }
     }
-    let plan =
-        compile_source(&source, &Catalog::builtin()).unwrap_or_else(|d| panic!("compiles: {d:#?}"));
+    let plan = compile_source(&source, &Catalog::builtin()).unwrap_or_else(|d| panic!("compiles: {d:#?}"));
     let started = std::time::Instant::now();
     let svg = to_svg(&plan);
     assert!(svg.contains(">s149</tspan>"));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
 }

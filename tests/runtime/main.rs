@@ -1,0 +1,7 @@
+//! The durable runtime on both backends: every construct, retries and timeouts with a
+//! controllable clock, catch and compensation, tasks, messages, sub-workflows, fencing,
+//! idempotent starts, and the audit chain.
+
+mod constructs;
+mod durability;
+mod machine_properties;
