@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`config`]: `pratica.toml` — connector instances and their settings.
 //! - [`workspace`]: finding workflow files and schemas on disk, and the [`Catalog`] they form.
-//! - [`cli`]: the sub-commands (`validate`, `graph`).
+//! - [`registry`]: the connectors of an installation (built-ins + `pratica.toml`).
+//! - [`cli`]: the sub-commands (`validate`, `graph`, `run`, `serve`, `history`, `audit`).
 //!
 //! [`Catalog`]: pratica_engine::definition::Catalog
 
 pub mod cli;
 pub mod config;
+pub mod registry;
 pub mod workspace;

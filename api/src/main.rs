@@ -2,18 +2,38 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use pratica_api::cli::graph::{self, GraphFormat};
-use pratica_api::cli::validate;
+use pratica_api::cli::run::{RunEnd, RunOptions};
+use pratica_api::cli::{history, run, serve, validate};
 use pratica_api::config::Config;
+use pratica_api::registry::build_registry;
+use pratica_engine::clock::SystemClock;
+use pratica_engine::runtime::{Engine, EngineConfig};
+use pratica_engine::store::Store;
 
 #[derive(Parser)]
 #[command(name = "pratica", version, about = "Pratica: durable workflows for public-administration case processing")]
 struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Database URL: sqlite://FILE (embedded default) or postgres://USER@HOST/DB.
+    #[arg(long, env = "PRATICA_DB", default_value = "sqlite://pratica.db")]
+    db: String,
+    /// Configuration file declaring connector instances (default: ./pratica.toml if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +63,51 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Run one instance of a workflow locally until it completes, fails or waits.
+    Run {
+        /// The workflow file (sub-workflows are taken from the same directory).
+        file: PathBuf,
+        /// A JSON file with the instance's input.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Start a new instance even if this workflow already ran with this input.
+        #[arg(long)]
+        new: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Deploy a directory of workflows and run the workers until stopped (SIGINT/SIGTERM).
+    Serve {
+        /// Directory of workflow files deployed at start-up.
+        #[arg(long)]
+        workflows: Option<PathBuf>,
+        /// How long a claimed job is ours before another process may take it over.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        lease: Duration,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print an instance's audit history as a timeline.
+    History {
+        instance: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Audit commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of one instance's history (or of all) and report tampering.
+    Verify {
+        instance: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,8 +116,27 @@ enum OutputFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    pratica_engine::duration::parse_duration(s)
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, matches!(cli.command, Command::Serve { .. }));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run_command(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -61,12 +145,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+fn init_tracing(format: LogFormat, serving: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if serving { "info" } else { "warn" }));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// An engine on the database. `owns_work`: this process runs workers (`run`, `serve`); on
+/// SQLite, which one process owns, work leased by a crashed earlier run is taken back at once.
+async fn engine_for(db: &DbArgs, lease: Duration, owns_work: bool) -> anyhow::Result<(Engine, Config)> {
+    let config = Config::discover(db.config.as_deref())?;
+    let registry = build_registry(&config)?;
+    let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
+    if owns_work && matches!(store, Store::Sqlite(_)) {
+        store.release_all_leases().await?;
+    }
+    let engine = Engine::new(store, registry, Arc::new(SystemClock), EngineConfig { lease, ..EngineConfig::default() });
+    Ok((engine, config))
+}
+
+async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match command {
         Command::Validate { paths, format, config, schemas } => {
             let config = Config::discover(config.as_deref())?;
             let reports = validate::validate_paths(&paths, &config, schemas.as_deref()).context("cannot list the workflow files")?;
-            let mut out = std::io::stdout().lock();
             match format {
                 OutputFormat::Text => validate::write_human(&reports, &mut out)?,
                 OutputFormat::Json => validate::write_json(&reports, &mut out)?,
@@ -88,5 +195,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => Err(e.into()),
         },
+        Command::Run { file, input, new, db } => {
+            run::check_exists(&file)?;
+            let (engine, _) = engine_for(&db, Duration::from_secs(30), true).await?;
+            let end = run::run(&engine, &RunOptions { file, input, new }, &mut out).await?;
+            Ok(match end {
+                RunEnd::Completed | RunEnd::Waiting => ExitCode::SUCCESS,
+                RunEnd::Failed | RunEnd::Cancelled => ExitCode::FAILURE,
+            })
+        }
+        Command::Serve { workflows, lease, db } => {
+            let (engine, config) = engine_for(&db, lease, true).await?;
+            if let Some(dir) = &workflows {
+                let refused = serve::deploy_directory(&engine, dir, &config).await?;
+                if refused > 0 {
+                    tracing::warn!(refused, "some workflow files were not deployed");
+                }
+            }
+            tracing::info!(db = %db.db, worker = %engine.config().worker_id, "pratica serving");
+            engine.run_until_stopped(serve::shutdown_signal()).await?;
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { instance, db } => {
+            let (engine, _) = engine_for(&db, Duration::from_secs(30), false).await?;
+            history::print_history(engine.store(), &instance, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { instance, db } } => {
+            let (engine, _) = engine_for(&db, Duration::from_secs(30), false).await?;
+            let broken = history::verify(engine.store(), instance.as_deref(), &mut out).await?;
+            Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
     }
 }

@@ -74,7 +74,7 @@ steps:
     let history = t.engine.store().history(&a).await.unwrap();
     assert_eq!(
         history_kinds(&history),
-        ["instance.started", "call.scheduled:fetch", "step.completed:fetch", "switch.chose:route", "instance.completed"]
+        ["instance.started", "call.scheduled:fetch", "step.completed:fetch", "step.completed:remember", "switch.chose:route", "instance.completed"]
     );
     let report = pratica_engine::audit::verify_instance(t.engine.store(), &a).await.unwrap();
     assert!(report.is_ok(), "{report:?}");

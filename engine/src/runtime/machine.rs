@@ -552,9 +552,7 @@ impl Machine<'_> {
             let locals = self.state.tokens[&token].locals.clone();
             self.state.compensable.push(Compensable { step: at, block, locals });
         }
-        if !matches!(step.action, Action::Set { .. }) {
-            self.record("step.completed", Some(&step.id), json!({"output": output}));
-        }
+        self.record("step.completed", Some(&step.id), json!({"output": output}));
         self.move_to(token, step.next);
     }
 

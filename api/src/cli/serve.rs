@@ -1,0 +1,55 @@
+//! `pratica serve`: deploy a directory of workflows and run the workers until stopped.
+
+use std::path::Path;
+
+use pratica_engine::runtime::Engine;
+
+use crate::cli::validate;
+use crate::config::Config;
+
+/// Deploys every valid workflow under `dir`, reporting invalid files without stopping.
+/// Returns how many files were refused.
+pub async fn deploy_directory(engine: &Engine, dir: &Path, config: &Config) -> anyhow::Result<usize> {
+    let reports = validate::validate_paths(&[dir.to_path_buf()], config, None)?;
+    let mut refused = 0;
+    // Children before parents is not required: sub-workflows resolve when the step runs.
+    for r in &reports {
+        if !r.valid {
+            refused += 1;
+            tracing::error!(file = %r.file, problems = r.diagnostics.len(), "workflow file refused: {}", r.diagnostics.first().map(|d| d.message.clone()).unwrap_or_default());
+            continue;
+        }
+        let source = std::fs::read_to_string(&r.file)?;
+        match engine.deploy(&source).await {
+            Ok(d) if d.created => tracing::info!(workflow = %d.workflow, version = d.version, "deployed"),
+            Ok(d) => tracing::debug!(workflow = %d.workflow, version = d.version, "already deployed"),
+            Err(e) => {
+                refused += 1;
+                tracing::error!(file = %r.file, error = %e, "workflow file refused");
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// Resolves when the process receives SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
