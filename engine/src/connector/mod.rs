@@ -11,6 +11,7 @@
 //! send it as the `Idempotency-Key` header).
 
 mod builtin;
+mod http;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use builtin::{LogConnector, NoopConnector};
+pub use http::{HttpAuth, HttpConfig, HttpConnector};
 
 use crate::clock::Millis;
 

@@ -158,6 +158,19 @@ impl Engine {
     /// work). In-flight work is finished before returning.
     pub async fn run_until_stopped(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
+        // Other processes' commits wake us through PostgreSQL LISTEN/NOTIFY.
+        let listener = match self.inner.store.job_listener().await? {
+            Some(mut listener) => {
+                let engine = self.clone();
+                Some(tokio::spawn(async move {
+                    while listener.recv().await.is_ok() {
+                        engine.inner.wake.notify_one();
+                    }
+                }))
+            }
+            None => None,
+        };
+        let _stop_listener = AbortOnDrop(listener);
         loop {
             let pass = tokio::select! {
                 biased;
@@ -175,13 +188,24 @@ impl Engine {
             }
             let now = self.now();
             let next = self.inner.store.next_wakeup().await.ok().flatten();
-            let wait_ms = next.map_or(250, |t| (t - now).clamp(1, 250));
+            // Without a listener (or if a notification is missed) poll at least every second.
+            let wait_ms = next.map_or(1_000, |t| (t - now).clamp(1, 1_000));
             let wake = self.inner.wake.notified();
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = wake => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             }
+        }
+    }
+}
+
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
         }
     }
 }

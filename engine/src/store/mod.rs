@@ -48,17 +48,26 @@ pub enum Store {
 }
 
 /// A write transaction.
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    /// Jobs were added: wake the workers of other processes at commit (PostgreSQL).
+    added_jobs: bool,
+}
+
+enum TxInner {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
+/// The PostgreSQL channel on which committed work is announced.
+pub const JOBS_CHANNEL: &str = "pratica_jobs";
+
 /// Calls the same-named function of the transaction's backend.
 macro_rules! on_tx {
     ($tx:expr, $f:ident ( $($arg:expr),* )) => {
-        match $tx {
-            Tx::Sqlite(t) => sqlite::$f(t, $($arg),*).await,
-            Tx::Postgres(t) => postgres::$f(t, $($arg),*).await,
+        match &mut $tx.inner {
+            TxInner::Sqlite(t) => sqlite::$f(t, $($arg),*).await,
+            TxInner::Postgres(t) => postgres::$f(t, $($arg),*).await,
         }
     };
 }
@@ -101,10 +110,24 @@ impl Store {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        let inner = match self {
+            Store::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner, added_jobs: false })
+    }
+
+    /// A listener that receives a notification whenever a transaction that added jobs
+    /// commits in any process (PostgreSQL), or `None` (SQLite: one process, woken in memory).
+    pub async fn job_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(p) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
+                listener.listen(JOBS_CHANNEL).await?;
+                Ok(Some(listener))
+            }
+        }
     }
 
     /// Leases up to `limit` due jobs to `owner` until `lease_until`. Each claim bumps the
@@ -175,9 +198,15 @@ impl Store {
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(mut t) => {
+                if self.added_jobs {
+                    // Delivered at commit, once per transaction.
+                    sqlx::query("SELECT pg_notify($1, '')").bind(JOBS_CHANNEL).execute(&mut *t).await?;
+                }
+                t.commit().await?
+            }
         }
         Ok(())
     }
@@ -204,6 +233,7 @@ impl Tx {
     }
 
     pub async fn insert_job(&mut self, job: &NewJob) -> Result<(), StoreError> {
+        self.added_jobs = true;
         on_tx!(self, insert_job(job))
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest::{Client, Url};
 use serde_json::Value;
 
@@ -101,7 +101,8 @@ impl TokenSource {
         let response = client
             .post(self.token_url.clone())
             .header(ACCEPT, "application/json")
-            .form(&self.form)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(super::input::form_encode(&self.form))
             .send()
             .await
             .map_err(|e| super::transport_error(&e, WHAT))?;

@@ -1,0 +1,441 @@
+//! The built-in `http` connector, and connector instances of `kind = "http"`.
+//!
+//! # Calling it from a workflow
+//!
+//! **Request form** — `call: http`, or an instance call whose `with` has a string `url` or a
+//! `method` that is an HTTP method. `with` fields (any other field is refused):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `url` | absolute `http(s)` URL, or a path relative to the instance's `base_url` (joined with exactly one `/`); on an instance call without `url`, `{base_url}/{operation}` |
+//! | `method` | `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`; default `GET`, or `POST` when there is a body |
+//! | `query` | object of scalars (a list repeats the name; `null` is left out), appended to the URL's query |
+//! | `headers` | object of scalars; they override the instance's default headers |
+//! | `json` | any value, sent as `application/json` |
+//! | `body` | a string is sent as `text/plain; charset=utf-8`, any other value as JSON |
+//! | `form` | object of scalars, sent as `application/x-www-form-urlencoded` |
+//!
+//! At most one of `json`, `body`, `form`; a `Content-Type` in `headers` wins over the default.
+//! The output is `{status, headers, body}`: `headers` has lower-cased names and string values
+//! (repeated headers joined with `, `); `body` is the parsed JSON when the response says it is
+//! JSON (`application/json` or `+json`), otherwise the text, and `null` when empty.
+//!
+//! **Operation form** — `call: inps.contributions` on an instance with a `base_url`, whose
+//! `with` is not in the request form: `POST {base_url}/contributions` with `with` as the JSON
+//! body (no body when `with` is absent), and the output is the response **body** alone
+//! (parsed as above), as `docs/LANGUAGE.md` promises for `kind = "http"`.
+//!
+//! Every request carries `Idempotency-Key: <invocation.idempotency_key>` and
+//! `X-Pratica-Attempt: <attempt>`, also on redirects and on the retry after a 401.
+//!
+//! # Errors
+//!
+//! | situation | error |
+//! |---|---|
+//! | 2xx | success |
+//! | 408, 429, 5xx | retryable `http.<status>`, `retry_after` from `Retry-After` (seconds or HTTP date) |
+//! | other 4xx, unfollowed 3xx | fatal `http.<status>`; the message has up to 2 KB of the response body |
+//! | no answer in time | retryable `timeout` |
+//! | connection refused, reset, DNS failure | retryable `http.unavailable` |
+//! | refused by the address policy | fatal `http.forbidden_address` |
+//! | bad `with` | fatal `http.invalid_input` |
+//! | body over `max_response_bytes` | fatal `http.response_too_large` |
+//! | OAuth2 token refused (4xx) | fatal `http.auth` (unavailable token endpoint: retryable `http.unavailable`) |
+//!
+//! The time allowed is the configured `timeout` (30 s by default), cut to the invocation's
+//! `deadline` (compared with the system clock) when that comes sooner; it covers token
+//! fetches, redirects and reading the body.
+//!
+//! # Configuration ([`HttpConfig`])
+//!
+//! Credentials ([`HttpAuth`]) come only from configuration, never from YAML, and are sent
+//! only to the origin of `base_url` (to any origin when there is no `base_url`); redirects to
+//! another origin drop them together with `Authorization` and `Cookie` headers. OAuth2
+//! client-credentials tokens are fetched with a form POST, cached until shortly before
+//! `expires_in`, and refreshed once when the API answers 401. Secrets are masked in `Debug`
+//! and replaced by `***` in error messages (secrets shorter than 4 characters are not
+//! scrubbed).
+//!
+//! **Address policy (SSRF guard).** Loopback, private, shared (100.64/10), link-local,
+//! unique-local, unspecified, broadcast and multicast addresses are refused with
+//! `http.forbidden_address` unless `allow_private` is set or the host is in `allowed_hosts`
+//! (the hosts of `base_url` and the OAuth2 `token_url` are always allowed: an operator wrote
+//! them). Names are checked in the client's resolver, so the checked addresses are the ones
+//! connected to (no DNS rebinding window); IP literals are checked before each request and each
+//! redirect hop. Proxies from the environment are not used, since they would bypass the check.
+
+mod auth;
+mod config;
+mod guard;
+mod input;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Client, Method, Url};
+use serde_json::{Value, json};
+
+pub use config::{HttpAuth, HttpConfig};
+
+use self::auth::Credentials;
+use self::guard::{AddressPolicy, GuardedResolver};
+use self::input::{Planned, Shape};
+use super::{Connector, ConnectorError, ConnectorFuture, Invocation};
+use crate::clock::Millis;
+
+/// Longest excerpt of a response body in an error message.
+const EXCERPT_BYTES: usize = 2048;
+
+/// The `http` connector. Cheap to clone: clones share the client, its connection pool and the
+/// OAuth2 token cache.
+#[derive(Clone)]
+pub struct HttpConnector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HttpConfig,
+    client: Client,
+    base: Option<Url>,
+    policy: Arc<AddressPolicy>,
+    credentials: Option<Credentials>,
+    default_headers: HeaderMap,
+    secrets: Vec<String>,
+}
+
+/// One response, read in full.
+struct Received {
+    method: Method,
+    url: Url,
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Someone else may have installed one already; either way there is one now.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl HttpConnector {
+    /// Checks the configuration and builds the client (no network access yet).
+    pub fn new(config: HttpConfig) -> Result<Self, String> {
+        install_crypto_provider();
+        if config.timeout.is_zero() {
+            return Err("the HTTP timeout must be longer than zero".into());
+        }
+        let base = match &config.base_url {
+            Some(text) => {
+                let url = Url::parse(text).map_err(|e| format!("invalid base_url `{text}`: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+                    return Err(format!("base_url `{text}` must be an http(s) URL without query or fragment"));
+                }
+                Some(url)
+            }
+            None => None,
+        };
+        let credentials = config.auth.as_ref().map(Credentials::new).transpose()?;
+        let mut exempt = config.allowed_hosts.clone();
+        exempt.extend(base.as_ref().and_then(Url::host_str).map(String::from));
+        if let Some(HttpAuth::OAuth2ClientCredentials { token_url, .. }) = &config.auth {
+            exempt.extend(Url::parse(token_url).ok().and_then(|u| u.host_str().map(String::from)));
+        }
+        let policy = Arc::new(AddressPolicy::new(config.allow_private, exempt));
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in &config.default_headers {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| format!("the value of default header `{name}` is not valid"))?;
+            default_headers.insert(header, value);
+        }
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(GuardedResolver(policy.clone()))
+            .user_agent(concat!("pratica/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let secrets = config.auth.as_ref().map(HttpAuth::secrets).unwrap_or_default().into_iter().filter(|s| s.len() >= 4).collect();
+        Ok(Self { inner: Arc::new(Inner { config, client, base, policy, credentials, default_headers, secrets }) })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+}
+
+impl std::fmt::Debug for HttpConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnector").field("config", &self.inner.config).finish()
+    }
+}
+
+impl Connector for HttpConnector {
+    fn invoke<'a>(&'a self, call: &'a Invocation) -> ConnectorFuture<'a> {
+        Box::pin(async move { self.inner.invoke(call).await.map_err(|e| self.inner.scrub(e)) })
+    }
+}
+
+impl Inner {
+    async fn invoke(&self, call: &Invocation) -> Result<Value, ConnectorError> {
+        let budget = self.budget(call.deadline)?;
+        let planned = input::plan(call, self.base.as_ref())?;
+        let (shape, what) = (planned.shape, describe(&planned.method, &planned.url));
+        match tokio::time::timeout(budget, self.exchange(planned, call)).await {
+            Ok(received) => outcome(received?, shape),
+            Err(_) => Err(ConnectorError::retryable("timeout", format!("{what}: no answer within {} ms", budget.as_millis()))),
+        }
+    }
+
+    /// The configured timeout, cut to the time left before the deadline.
+    fn budget(&self, deadline: Option<Millis>) -> Result<Duration, ConnectorError> {
+        let Some(deadline) = deadline else { return Ok(self.config.timeout) };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        match u64::try_from(deadline - now) {
+            Ok(left) if left > 0 => Ok(self.config.timeout.min(Duration::from_millis(left))),
+            _ => Err(ConnectorError::retryable("timeout", "the step's deadline passed before the request was sent")),
+        }
+    }
+
+    /// Sends the request, following redirects within the address policy.
+    async fn exchange(&self, mut request: Planned, call: &Invocation) -> Result<Received, ConnectorError> {
+        let auth_origin = self.base.as_ref().unwrap_or(&request.url).origin();
+        let mut hops = 0;
+        loop {
+            self.policy.check_url(&request.url)?;
+            let received = self.send_authorized(&request, call, request.url.origin() == auth_origin).await?;
+            let location = received.headers.get(LOCATION).and_then(|v| v.to_str().ok());
+            let (Some(location), 301 | 302 | 303 | 307 | 308) = (location, received.status) else { return Ok(received) };
+            if hops >= self.config.max_redirects {
+                return Ok(received);
+            }
+            hops += 1;
+            let next = request.url.join(location).map_err(|e| ConnectorError::fatal("http.bad_redirect", format!("bad Location {location:?}: {e}")))?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(ConnectorError::fatal("http.bad_redirect", format!("redirect to a {} URL", next.scheme())));
+            }
+            if next.origin() != request.url.origin() {
+                for name in [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE] {
+                    request.headers.remove(name);
+                }
+            }
+            let to_get = received.status == 303 && request.method != Method::HEAD || matches!(received.status, 301 | 302) && request.method == Method::POST;
+            if to_get {
+                (request.method, request.body) = (Method::GET, None);
+                request.headers.remove(CONTENT_TYPE);
+            }
+            request.url = next;
+        }
+    }
+
+    /// One request with credentials; an OAuth2 token the API refuses with 401 is refreshed once.
+    async fn send_authorized(&self, request: &Planned, call: &Invocation, with_auth: bool) -> Result<Received, ConnectorError> {
+        let Some(Credentials::OAuth2(tokens)) = self.credentials.as_ref().filter(|_| with_auth) else {
+            return self.send(request, call, with_auth, None).await;
+        };
+        let token = tokens.token(&self.client, None).await?;
+        let received = self.send(request, call, true, Some(&token)).await?;
+        if received.status != 401 {
+            return Ok(received);
+        }
+        let fresh = tokens.token(&self.client, Some(&token)).await?;
+        self.send(request, call, true, Some(&fresh)).await
+    }
+
+    async fn send(&self, request: &Planned, call: &Invocation, with_auth: bool, token: Option<&str>) -> Result<Received, ConnectorError> {
+        let mut headers = self.default_headers.clone();
+        headers.extend(request.headers.clone());
+        if let Some(body) = &request.body
+            && !headers.contains_key(CONTENT_TYPE)
+        {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(body.content_type));
+        }
+        match (&self.credentials, token) {
+            (Some(Credentials::Header(name, value)), _) if with_auth => {
+                headers.insert(name.clone(), value.clone());
+            }
+            (_, Some(token)) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| ConnectorError::fatal("http.auth", "the OAuth2 access token is not a valid header value"))?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            _ => {}
+        }
+        let key = HeaderValue::from_str(&call.idempotency_key)
+            .map_err(|_| ConnectorError::fatal("http.invalid_input", "the idempotency key is not a valid header value"))?;
+        headers.insert(HeaderName::from_static("idempotency-key"), key);
+        headers.insert(HeaderName::from_static("x-pratica-attempt"), HeaderValue::from(call.attempt));
+
+        let what = describe(&request.method, &request.url);
+        let mut builder = self.client.request(request.method.clone(), request.url.clone()).headers(headers);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.bytes.clone());
+        }
+        let mut response = builder.send().await.map_err(|e| transport_error(&e, &what))?;
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, &what))? {
+            if body.len() + chunk.len() > self.config.max_response_bytes {
+                let limit = self.config.max_response_bytes;
+                return Err(ConnectorError::fatal("http.response_too_large", format!("{what}: the response is larger than {limit} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Received { method: request.method.clone(), url: request.url.clone(), status, headers, body })
+    }
+
+    /// Replaces configured secrets in an error message with `***`.
+    fn scrub(&self, error: ConnectorError) -> ConnectorError {
+        let clean = |message: String| self.secrets.iter().fold(message, |m, secret| m.replace(secret.as_str(), "***"));
+        match error {
+            ConnectorError::Retryable { code, message, retry_after } => ConnectorError::Retryable { code, message: clean(message), retry_after },
+            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
+        }
+    }
+}
+
+/// The step's output for a 2xx answer, or the error for any other.
+fn outcome(received: Received, shape: Shape) -> Result<Value, ConnectorError> {
+    let status = received.status;
+    if (200..300).contains(&status) {
+        let body = parse_body(&received.headers, &received.body);
+        return Ok(match shape {
+            Shape::Body => body,
+            Shape::Envelope => json!({ "status": status, "headers": header_object(&received.headers), "body": body }),
+        });
+    }
+    let mut message = format!("{} answered {status}", describe(&received.method, &received.url));
+    if (300..400).contains(&status) {
+        let location = received.headers.get(LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        message.push_str(&format!(" (redirect to {} not followed)", location.as_deref().unwrap_or("nowhere")));
+    }
+    let excerpt = excerpt(&received.body);
+    if !excerpt.is_empty() {
+        message.push_str(": ");
+        message.push_str(&excerpt);
+    }
+    let code = format!("http.{status}");
+    if status == 408 || status == 429 || status >= 500 {
+        Err(ConnectorError::Retryable { code, message, retry_after: retry_after(&received.headers) })
+    } else {
+        Err(ConnectorError::Fatal { code, message })
+    }
+}
+
+/// `GET https://host/path`, without query, fragment or user info.
+fn describe(method: &Method, url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    format!("{method} {shown}")
+}
+
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    let media = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
+    if (media == "application/json" || media.ends_with("+json"))
+        && let Ok(value) = serde_json::from_slice(body)
+    {
+        return value;
+    }
+    Value::String(String::from_utf8_lossy(body).into_owned())
+}
+
+fn header_object(headers: &HeaderMap) -> Value {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        out.entry(name.as_str().to_string()).and_modify(|v| *v = format!("{v}, {value}")).or_insert_with(|| value.into_owned());
+    }
+    json!(out)
+}
+
+/// At most [`EXCERPT_BYTES`] of a body, cut at a character boundary.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.len() <= EXCERPT_BYTES {
+        return text.to_string();
+    }
+    let mut end = EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], body.len())
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    let left = when.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+}
+
+/// A failure to get an answer: refused by the address policy, timed out, or unreachable.
+fn transport_error(error: &reqwest::Error, what: &str) -> ConnectorError {
+    if let Some(refused) = guard::forbidden_in(error) {
+        return ConnectorError::fatal(guard::FORBIDDEN, refused.to_string());
+    }
+    if error.is_timeout() {
+        return ConnectorError::retryable("timeout", format!("{what}: timed out"));
+    }
+    let mut message = format!("{what}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    ConnectorError::retryable("http.unavailable", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(HeaderName::from_static(name), HeaderValue::from_str(value).expect("value"));
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after(&headers(&[("retry-after", " 7 ")])), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")])), Some(Duration::ZERO));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let delay = retry_after(&headers(&[("retry-after", &later)])).expect("date");
+        assert!(delay > Duration::from_secs(110) && delay <= Duration::from_secs(120), "{delay:?}");
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn bodies_headers_and_excerpts() {
+        let json_type = headers(&[("content-type", "application/problem+json; charset=utf-8")]);
+        assert_eq!(parse_body(&json_type, br#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(parse_body(&json_type, b"not json"), json!("not json"));
+        assert_eq!(parse_body(&headers(&[("content-type", "text/plain")]), b"[1]"), json!("[1]"));
+        assert_eq!(parse_body(&json_type, b""), Value::Null);
+        assert_eq!(header_object(&headers(&[("x-a", "1"), ("x-a", "2"), ("x-b", "3")])), json!({"x-a": "1, 2", "x-b": "3"}));
+        let long = "è".repeat(3000);
+        let cut = excerpt(long.as_bytes());
+        assert!(cut.len() < EXCERPT_BYTES + 40 && cut.ends_with("(6000 bytes in all)"), "{}", cut.len());
+        let url = Url::parse("https://u:p@h.example/a?secret=1#f").expect("url");
+        assert_eq!(describe(&Method::GET, &url), "GET https://h.example/a");
+    }
+}
