@@ -3,5 +3,7 @@
 //! idempotent starts, and the audit chain.
 
 mod constructs;
+mod crash;
 mod durability;
+mod http_connector;
 mod machine_properties;

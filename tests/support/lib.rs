@@ -24,3 +24,4 @@ pub fn pratica_bin() -> PathBuf {
 
 pub mod backend;
 pub mod scripted;
+pub mod sink;

@@ -73,7 +73,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER,
+};
 use reqwest::{Client, Method, Url};
 use serde_json::{Value, json};
 
@@ -214,7 +216,10 @@ impl Inner {
                 return Ok(received);
             }
             hops += 1;
-            let next = request.url.join(location).map_err(|e| ConnectorError::fatal("http.bad_redirect", format!("bad Location {location:?}: {e}")))?;
+            let next = request
+                .url
+                .join(location)
+                .map_err(|e| ConnectorError::fatal("http.bad_redirect", format!("bad Location {location:?}: {e}")))?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(ConnectorError::fatal("http.bad_redirect", format!("redirect to a {} URL", next.scheme())));
             }
@@ -223,7 +228,8 @@ impl Inner {
                     request.headers.remove(name);
                 }
             }
-            let to_get = received.status == 303 && request.method != Method::HEAD || matches!(received.status, 301 | 302) && request.method == Method::POST;
+            let to_get = received.status == 303 && request.method != Method::HEAD
+                || matches!(received.status, 301 | 302) && request.method == Method::POST;
             if to_get {
                 (request.method, request.body) = (Method::GET, None);
                 request.headers.remove(CONTENT_TYPE);
@@ -293,7 +299,9 @@ impl Inner {
     fn scrub(&self, error: ConnectorError) -> ConnectorError {
         let clean = |message: String| self.secrets.iter().fold(message, |m, secret| m.replace(secret.as_str(), "***"));
         match error {
-            ConnectorError::Retryable { code, message, retry_after } => ConnectorError::Retryable { code, message: clean(message), retry_after },
+            ConnectorError::Retryable { code, message, retry_after } => {
+                ConnectorError::Retryable { code, message: clean(message), retry_after }
+            }
             ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
         }
     }
@@ -341,7 +349,8 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Value {
     if body.is_empty() {
         return Value::Null;
     }
-    let media = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
+    let media =
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).unwrap_or("").trim().to_ascii_lowercase();
     if (media == "application/json" || media.ends_with("+json"))
         && let Ok(value) = serde_json::from_slice(body)
     {

@@ -57,6 +57,7 @@ impl Engine {
         }
         tx.commit().await?;
         inner.wake.notify_one();
+        tracing::debug!(worker = %inner.config.worker_id, claimed, committed, fenced, "worker pass");
         Ok(Pass { claimed, committed, fenced })
     }
 

@@ -7,8 +7,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderVal
 use reqwest::{Client, Url};
 use serde_json::Value;
 
-use super::HttpAuth;
 use super::super::ConnectorError;
+use super::HttpAuth;
 
 /// Tokens without `expires_in` are kept this long.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
@@ -31,7 +31,9 @@ impl Credentials {
         };
         match auth {
             HttpAuth::Bearer { token } => header(AUTHORIZATION, format!("Bearer {token}"), "bearer token"),
-            HttpAuth::Basic { user, password } => header(AUTHORIZATION, format!("Basic {}", basic_credentials(user, password)), "user name"),
+            HttpAuth::Basic { user, password } => {
+                header(AUTHORIZATION, format!("Basic {}", basic_credentials(user, password)), "user name")
+            }
             HttpAuth::ApiKey { header: name, value } => {
                 let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
                 header(name, value.clone(), "API key")

@@ -43,7 +43,9 @@ fn is_method(m: &str) -> bool {
 /// Whether `with` describes a request itself (a string `url`, or an HTTP-method `method`)
 /// rather than being the JSON body of an operation.
 fn is_request_form(input: &Value) -> bool {
-    input.as_object().is_some_and(|m| m.get("url").is_some_and(Value::is_string) || m.get("method").and_then(Value::as_str).is_some_and(is_method))
+    input
+        .as_object()
+        .is_some_and(|m| m.get("url").is_some_and(Value::is_string) || m.get("method").and_then(Value::as_str).is_some_and(is_method))
 }
 
 pub(super) fn plan(call: &Invocation, base: Option<&Url>) -> Result<Planned, ConnectorError> {
@@ -79,7 +81,9 @@ pub(super) fn plan(call: &Invocation, base: Option<&Url>) -> Result<Planned, Con
         (Some(v), _, _) | (None, Some(v @ (Value::Object(_) | Value::Array(_) | Value::Number(_) | Value::Bool(_))), _) => {
             Some(json_payload(v)?)
         }
-        (None, Some(Value::String(text)), _) => Some(Payload { bytes: text.clone().into_bytes(), content_type: "text/plain; charset=utf-8" }),
+        (None, Some(Value::String(text)), _) => {
+            Some(Payload { bytes: text.clone().into_bytes(), content_type: "text/plain; charset=utf-8" })
+        }
         (None, None, Some(Value::Object(form))) => {
             Some(Payload { bytes: form_encode(&pairs(form, "form")?).into_bytes(), content_type: "application/x-www-form-urlencoded" })
         }
@@ -87,7 +91,9 @@ pub(super) fn plan(call: &Invocation, base: Option<&Url>) -> Result<Planned, Con
         _ => None,
     };
     let method = match field("method") {
-        Some(Value::String(m)) if is_method(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|e| invalid(e.to_string()))?,
+        Some(Value::String(m)) if is_method(m) => {
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|e| invalid(e.to_string()))?
+        }
         Some(other) => return Err(invalid(format!("unsupported `method` {other}; use one of {}", METHODS.join(", ")))),
         None if body.is_some() => Method::POST,
         None => Method::GET,
@@ -228,7 +234,8 @@ mod tests {
 
     #[test]
     fn request_form_on_an_instance_uses_the_operation_path() {
-        let p = plan(&call(Some("persons"), json!({"method": "get", "query": {"q": ["a b", 2], "skip": null}})), Some(&base())).expect("plan");
+        let p =
+            plan(&call(Some("persons"), json!({"method": "get", "query": {"q": ["a b", 2], "skip": null}})), Some(&base())).expect("plan");
         assert_eq!((p.method, p.url.as_str(), p.shape), (Method::GET, "http://api.example.it/v1/persons?q=a+b&q=2", Shape::Envelope));
     }
 
@@ -239,7 +246,10 @@ mod tests {
         let body = p.body.expect("form");
         assert_eq!((body.bytes.as_slice(), body.content_type), (&b"a=x%26y&n=1"[..], "application/x-www-form-urlencoded"));
         let p = plan(&call(None, json!({"url": "https://other.example/x", "body": "<a/>", "method": "PUT"})), Some(&base())).expect("plan");
-        assert_eq!((p.method, p.url.as_str(), p.body.expect("text").content_type), (Method::PUT, "https://other.example/x", "text/plain; charset=utf-8"));
+        assert_eq!(
+            (p.method, p.url.as_str(), p.body.expect("text").content_type),
+            (Method::PUT, "https://other.example/x", "text/plain; charset=utf-8")
+        );
         let p = plan(&call(None, json!({"url": "http://h/"})), None).expect("plan");
         assert_eq!((p.method, p.body.is_none()), (Method::GET, true));
     }
