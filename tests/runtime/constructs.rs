@@ -74,7 +74,14 @@ steps:
     let history = t.engine.store().history(&a).await.unwrap();
     assert_eq!(
         history_kinds(&history),
-        ["instance.started", "call.scheduled:fetch", "step.completed:fetch", "step.completed:remember", "switch.chose:route", "instance.completed"]
+        [
+            "instance.started",
+            "call.scheduled:fetch",
+            "step.completed:fetch",
+            "step.completed:remember",
+            "switch.chose:route",
+            "instance.completed"
+        ]
     );
     let report = pratica_engine::audit::verify_instance(t.engine.store(), &a).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
@@ -461,3 +468,39 @@ impl ClockNow for TestEngine {
         self.clock.now()
     }
 }
+
+both_backends!(fail_steps_and_waits_until_a_date, |backend| async move {
+    let Some((t, _)) = setup(backend).await else { return };
+    deploy(
+        &t.engine,
+        "dated",
+        r#"steps:
+  - id: check
+    switch:
+      - when: ${ .input.reject }
+        goto: refuse
+  - id: until
+    wait: { until: "${ .input.date }" }
+  - id: done
+    end: { output: waited }
+  - id: refuse
+    fail: { error: naspi.rejected, message: "Rejected: {{ input.why }}" }
+"#,
+    )
+    .await;
+    let refused = start(&t.engine, "dated", json!({"reject": true, "why": "late application", "date": "2026-03-02"})).await;
+    let row = finished(&t, &refused).await;
+    assert_eq!(row.status, "failed");
+    let error: Value = serde_json::from_str(row.error.as_deref().unwrap()).unwrap();
+    assert_eq!((error["code"].as_str(), error["message"].as_str()), (Some("naspi.rejected"), Some("Rejected: late application")));
+    // T0 is 2026-03-01T09:00Z; midnight of 2026-03-02 in Rome is 2026-03-01T23:00Z.
+    let waiting = start(&t.engine, "dated", json!({"reject": false, "date": "2026-03-02"})).await;
+    assert_eq!(finished(&t, &waiting).await.status, "running");
+    t.clock.advance(Duration::from_secs(14 * 3600 - 1));
+    assert_eq!(finished(&t, &waiting).await.status, "running");
+    t.clock.advance(Duration::from_secs(1));
+    assert_eq!(output_of(&finished(&t, &waiting).await), json!("waited"));
+    // A date in the past does not wait.
+    let past = start(&t.engine, "dated", json!({"reject": false, "date": "2020-01-01T00:00:00Z"})).await;
+    assert_eq!(finished(&t, &past).await.status, "completed");
+});

@@ -2,6 +2,7 @@
 //! controllable clock, catch and compensation, tasks, messages, sub-workflows, fencing,
 //! idempotent starts, and the audit chain.
 
+mod cli;
 mod constructs;
 mod crash;
 mod durability;
