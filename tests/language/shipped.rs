@@ -44,3 +44,27 @@ fn the_engine_embeds_the_published_schema() {
     let published = std::fs::read_to_string(repo_path("schemas/workflow.schema.json")).unwrap();
     assert_eq!(published, pratica_engine::definition::WORKFLOW_SCHEMA);
 }
+
+/// Every complete workflow example in docs/LANGUAGE.md (a ```yaml block that starts a
+/// workflow) compiles, and so runs as documented.
+#[test]
+fn language_reference_examples_are_valid() {
+    let doc = std::fs::read_to_string(repo_path("docs/LANGUAGE.md")).unwrap();
+    let config = Config::load(&repo_path("pratica.toml")).unwrap();
+    let schemas = pratica_api::workspace::schema_names(&repo_path("schemas")).unwrap();
+    let catalog = pratica_engine::definition::Catalog::builtin()
+        .with_connectors(config.connectors.keys().cloned())
+        .with_schemas(schemas);
+    let mut checked = 0;
+    for block in doc.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()) {
+        let is_workflow = block.lines().any(|l| l.starts_with("workflow:"));
+        if !is_workflow {
+            continue;
+        }
+        if let Err(d) = pratica_engine::definition::compile_source(block, &catalog) {
+            panic!("docs/LANGUAGE.md example does not compile:\n{block}\n{d:#?}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} complete examples found");
+}
