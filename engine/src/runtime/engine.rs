@@ -61,6 +61,8 @@ pub enum EngineError {
     Forbidden(String),
     #[error("stored state is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    LockLost(String),
 }
 
 /// The result of deploying a definition.
@@ -136,6 +138,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Wakes this process's worker loop (new work was committed).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// The catalog deployed workflows are checked against: the registered connectors.
@@ -279,6 +286,7 @@ impl Engine {
             payload,
             due_at,
             created_at: self.now(),
+            topic: None,
         })
         .await?;
         Ok(())
@@ -438,6 +446,7 @@ impl Engine {
                     payload,
                     due_at: now,
                     created_at: now,
+                    topic: None,
                 })
                 .await?;
             }
@@ -451,14 +460,18 @@ impl Engine {
     async fn persist_effect(&self, tx: &mut Tx, row: &InstanceRow, effect: Effect, now: Millis) -> Result<(), EngineError> {
         match effect {
             Effect::Call(call) => {
+                // `call: external` waits for an external worker instead of a connector.
+                let topic = (call.connector == "external").then(|| call.topic.clone().unwrap_or_default());
+                let kind = if topic.is_some() { "external" } else { "call" };
                 let payload = serde_json::to_string(&call).expect("calls serialize");
                 tx.insert_job(&NewJob {
                     instance_id: row.id.clone(),
                     token: call.token.into(),
-                    kind: "call".into(),
+                    kind: kind.into(),
                     payload,
                     due_at: call.due_at,
                     created_at: now,
+                    topic,
                 })
                 .await?;
             }

@@ -136,6 +136,11 @@ impl Store {
         on_pool!(self, claim_jobs(owner, now, lease_until, limit))
     }
 
+    /// Leases up to `limit` due external tasks of `topic` to the external worker `owner`.
+    pub async fn claim_external(&self, owner: &str, topic: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<Job>, StoreError> {
+        on_pool!(self, claim_external(owner, topic, now, lease_until, limit))
+    }
+
     /// Frees every lease (a restarted single-process SQLite engine reclaims at once).
     pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
         on_pool!(self, release_all_leases())
@@ -241,6 +246,17 @@ impl Tx {
     /// `false` means another worker took the job over: the caller must not commit its result.
     pub async fn finish_job(&mut self, id: i64, fence: i64) -> Result<bool, StoreError> {
         on_tx!(self, finish_job(id, fence))
+    }
+
+    /// Removes an external task if `owner` still holds its lock (same fence, not expired),
+    /// returning it; `None` means the lock was lost and the result must be refused.
+    pub async fn finish_external(&mut self, id: i64, fence: i64, owner: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        on_tx!(self, finish_external(id, fence, owner, now))
+    }
+
+    /// Extends the lock `owner` holds on an external task; `false` if it was lost.
+    pub async fn extend_lease(&mut self, id: i64, fence: i64, owner: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
+        on_tx!(self, extend_lease(id, fence, owner, now, until))
     }
 
     /// Deletes pending jobs, subscriptions and open tasks of the given tokens, and returns

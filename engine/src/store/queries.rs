@@ -85,6 +85,8 @@ macro_rules! shared_queries {
                 payload: r.try_get("payload")?,
                 due_at: r.try_get("due_at")?,
                 fence: r.try_get("fence")?,
+                topic: r.try_get("topic")?,
+                lease_until: r.try_get("lease_until")?,
             })
         }
 
@@ -198,7 +200,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn next_wakeup(pool: &Pool<$Db>) -> Result<Option<Millis>, StoreError> {
-            let row = sqlx::query("SELECT MIN(CASE WHEN lease_until IS NULL THEN due_at ELSE lease_until END) AS t FROM jobs")
+            let row = sqlx::query("SELECT MIN(CASE WHEN lease_until IS NULL THEN due_at ELSE lease_until END) AS t FROM jobs WHERE topic IS NULL")
                 .fetch_one(pool)
                 .await?;
             Ok(row.try_get("t")?)
@@ -295,16 +297,43 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn insert_job(tx: &mut Tx, j: &NewJob) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO jobs (instance_id, token, kind, payload, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO jobs (instance_id, token, kind, payload, due_at, created_at, topic) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&j.instance_id)
                 .bind(j.token)
                 .bind(&j.kind)
                 .bind(&j.payload)
                 .bind(j.due_at)
                 .bind(j.created_at)
+                .bind(&j.topic)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
+        }
+
+        pub(super) async fn finish_external(tx: &mut Tx, id: i64, fence: i64, owner: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+            let row = sqlx::query(
+                "DELETE FROM jobs WHERE id = $1 AND fence = $2 AND lease_owner = $3 AND lease_until >= $4 AND topic IS NOT NULL \
+                 RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
+            )
+            .bind(id)
+            .bind(fence)
+            .bind(owner)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(row.as_ref().map(job_row).transpose()?)
+        }
+
+        pub(super) async fn extend_lease(tx: &mut Tx, id: i64, fence: i64, owner: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
+            let done = sqlx::query("UPDATE jobs SET lease_until = $5 WHERE id = $1 AND fence = $2 AND lease_owner = $3 AND lease_until >= $4")
+                .bind(id)
+                .bind(fence)
+                .bind(owner)
+                .bind(now)
+                .bind(until)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         pub(super) async fn finish_job(tx: &mut Tx, id: i64, fence: i64) -> Result<bool, StoreError> {

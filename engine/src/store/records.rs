@@ -59,6 +59,8 @@ pub struct NewJob {
     pub payload: String,
     pub due_at: Millis,
     pub created_at: Millis,
+    /// Set for external tasks: the topic external workers fetch from.
+    pub topic: Option<String>,
 }
 
 /// A claimed job.
@@ -71,6 +73,8 @@ pub struct Job {
     pub payload: String,
     pub due_at: Millis,
     pub fence: i64,
+    pub topic: Option<String>,
+    pub lease_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -49,8 +49,8 @@ pub(super) async fn claim_jobs(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let rows = sqlx::query(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
-            SELECT id FROM jobs WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4) \
-         RETURNING id, instance_id, token, kind, payload, due_at, fence",
+            SELECT id FROM jobs WHERE topic IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4) \
+         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
     )
     .bind(owner)
     .bind(lease_until)
@@ -75,4 +75,31 @@ mod tests {
         assert_eq!(base, "sqlite://a.db?mode=rwc");
         assert!(matches!(mode, SqliteSynchronous::Normal));
     }
+}
+
+pub(super) async fn claim_external(
+    pool: &sqlx::SqlitePool,
+    owner: &str,
+    topic: &str,
+    now: Millis,
+    lease_until: Millis,
+    limit: i64,
+) -> Result<Vec<Job>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let rows = sqlx::query(
+        "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
+            SELECT id FROM jobs WHERE topic = $5 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4) \
+         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
+    )
+    .bind(owner)
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .bind(topic)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
+    jobs.sort_by_key(|j| (j.due_at, j.id));
+    Ok(jobs)
 }

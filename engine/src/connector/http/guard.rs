@@ -122,7 +122,7 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let exempt = policy.host_allowed(&host);
-            let usable: Vec<SocketAddr> = found.into_iter().filter(|_a| exempt || true).collect();
+            let usable: Vec<SocketAddr> = found.into_iter().filter(|a| exempt || is_public(a.ip())).collect();
             if usable.is_empty() {
                 return Err(Box::new(ForbiddenAddress { host }) as Box<dyn std::error::Error + Send + Sync>);
             }
