@@ -51,7 +51,8 @@ pub async fn run(engine: &Engine, opts: &RunOptions, out: &mut impl Write) -> an
         h.update(input.to_string().as_bytes());
         format!("run-{}", &hex::encode(h.finalize())[..24])
     });
-    let started = engine.start(StartRequest { workflow: deployed.workflow.clone(), version: Some(deployed.version), input, request_id }).await?;
+    let started =
+        engine.start(StartRequest { workflow: deployed.workflow.clone(), version: Some(deployed.version), input, request_id }).await?;
     writeln!(
         out,
         "{} {} v{}: instance {}",
@@ -87,7 +88,9 @@ pub async fn run(engine: &Engine, opts: &RunOptions, out: &mut impl Write) -> an
         if pass.claimed == 0 {
             // Nothing due now: wait for a job due soon, or report what the instance waits for.
             match engine.store().next_wakeup().await? {
-                Some(t) if t - engine.now() <= 2_000 => tokio::time::sleep(Duration::from_millis((t - engine.now()).clamp(1, 2_000) as u64)).await,
+                Some(t) if t - engine.now() <= 2_000 => {
+                    tokio::time::sleep(Duration::from_millis((t - engine.now()).clamp(1, 2_000) as u64)).await
+                }
                 next => {
                     report_waiting(engine, &started.id, next, out).await?;
                     return Ok(RunEnd::Waiting);
@@ -99,7 +102,8 @@ pub async fn run(engine: &Engine, opts: &RunOptions, out: &mut impl Write) -> an
 
 async fn report_waiting(engine: &Engine, id: &str, next: Option<i64>, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "waiting (the instance is stored; run the same command again to continue):")?;
-    let tasks = engine.store().tasks(&TaskFilter { instance_id: Some(id.into()), status: Some("open".into()), ..Default::default() }).await?;
+    let tasks =
+        engine.store().tasks(&TaskFilter { instance_id: Some(id.into()), status: Some("open".into()), ..Default::default() }).await?;
     for t in tasks {
         writeln!(out, "  human task {} \"{}\" for role {:?} office {:?}", t.id, t.title, t.role, t.office)?;
     }
