@@ -6,5 +6,6 @@ mod cli;
 mod constructs;
 mod crash;
 mod durability;
+mod external;
 mod http_connector;
 mod machine_properties;
