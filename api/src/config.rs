@@ -7,7 +7,18 @@
 //! ```
 //!
 //! Secrets never live in this file or in workflow YAML; settings name the environment
-//! variable or file that holds them.
+//! variable or file that holds them:
+//!
+//! ```toml
+//! [secrets]
+//! inps-token = { env = "PRATICA_INPS_TOKEN" }
+//! smtp-password = { file = "/run/secrets/smtp" }
+//!
+//! [connectors.inps]
+//! kind = "http"
+//! base_url = "https://..."
+//! auth = { type = "bearer", token = "secret:inps-token" }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +30,18 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// Named secrets and where their values live: `name = { env = "VAR" }` or
+    /// `name = { file = "/run/secrets/name" }`. Connector settings refer to them as
+    /// `"secret:name"`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretConfig {
+    pub env: Option<String>,
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,8 +12,19 @@
 //! ```
 //!
 //! A `[connectors.http]` section configures the built-in `http` connector itself.
+//!
+//! Credentials are references to `[secrets]`, never values:
+//!
+//! ```toml
+//! auth = { type = "bearer", token = "secret:inps-token" }
+//! auth = { type = "basic", user = "pratica", password = "secret:inps-password" }
+//! auth = { type = "api_key", header = "X-Api-Key", value = "secret:inps-key" }
+//! auth = { type = "oauth2", token_url = "https://...", client_id = "pratica", client_secret = "secret:inps-oauth", scope = "read" }
+//! ```
 
-use pratica_engine::connector::{HttpConfig, HttpConnector, LogConnector, NoopConnector, Registry};
+use std::collections::BTreeMap;
+
+use pratica_engine::connector::{HttpAuth, HttpConfig, HttpConnector, LogConnector, NoopConnector, Registry, SecretSource, Secrets};
 
 use crate::config::{Config, ConnectorConfig};
 
@@ -27,14 +38,15 @@ pub struct RegistryError {
 
 /// Builds the registry for `config`.
 pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
-    let mut registry = Registry::builtin();
+    let secrets = load_secrets(config)?;
+    let mut registry = Registry::builtin().with_secrets(secrets.clone());
     let builtin_http = HttpConnector::new(HttpConfig::default()).map_err(|message| RegistryError { name: "http".into(), message })?;
     registry.register("http", std::sync::Arc::new(builtin_http));
     for (name, c) in &config.connectors {
         let err = |message: String| RegistryError { name: name.clone(), message };
         match c.kind.as_str() {
             "http" => {
-                let connector = HttpConnector::new(http_config(c).map_err(err)?).map_err(err)?;
+                let connector = HttpConnector::new(http_config(c, &secrets).map_err(err)?).map_err(err)?;
                 registry.register(name, std::sync::Arc::new(connector));
             }
             "noop" => registry.register(name, std::sync::Arc::new(NoopConnector)),
@@ -45,7 +57,48 @@ pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
     Ok(registry)
 }
 
-fn http_config(c: &ConnectorConfig) -> Result<HttpConfig, String> {
+fn load_secrets(config: &Config) -> Result<Secrets, RegistryError> {
+    let mut sources = BTreeMap::new();
+    for (name, s) in &config.secrets {
+        let source = match (&s.env, &s.file) {
+            (Some(var), None) => SecretSource::Env(var.clone()),
+            (None, Some(path)) => SecretSource::File(path.clone()),
+            _ => return Err(RegistryError { name: name.clone(), message: "a secret needs exactly one of `env` or `file`".into() }),
+        };
+        sources.insert(name.clone(), source);
+    }
+    Secrets::load(&sources).map_err(|e| RegistryError { name: "secrets".into(), message: e.to_string() })
+}
+
+/// A credential setting: must be `"secret:NAME"`.
+fn secret(table: &toml::Table, key: &str, secrets: &Secrets) -> Result<String, String> {
+    let value = table.get(key).and_then(toml::Value::as_str).ok_or_else(|| format!("auth needs `{key}`"))?;
+    let name = value
+        .strip_prefix("secret:")
+        .ok_or_else(|| format!("auth `{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself"))?;
+    secrets.get(name).map(String::from).map_err(|e| e.to_string())
+}
+
+fn plain(table: &toml::Table, key: &str) -> Result<String, String> {
+    table.get(key).and_then(toml::Value::as_str).map(String::from).ok_or_else(|| format!("auth needs `{key}`"))
+}
+
+fn http_auth(table: &toml::Table, secrets: &Secrets) -> Result<HttpAuth, String> {
+    match table.get("type").and_then(toml::Value::as_str) {
+        Some("bearer") => Ok(HttpAuth::Bearer { token: secret(table, "token", secrets)? }),
+        Some("basic") => Ok(HttpAuth::Basic { user: plain(table, "user")?, password: secret(table, "password", secrets)? }),
+        Some("api_key") => Ok(HttpAuth::ApiKey { header: plain(table, "header")?, value: secret(table, "value", secrets)? }),
+        Some("oauth2") => Ok(HttpAuth::OAuth2ClientCredentials {
+            token_url: plain(table, "token_url")?,
+            client_id: plain(table, "client_id")?,
+            client_secret: secret(table, "client_secret", secrets)?,
+            scope: table.get("scope").and_then(toml::Value::as_str).map(String::from),
+        }),
+        other => Err(format!("auth `type` must be bearer, basic, api_key or oauth2, not {other:?}")),
+    }
+}
+
+fn http_config(c: &ConnectorConfig, secrets: &Secrets) -> Result<HttpConfig, String> {
     let mut config = HttpConfig::default();
     for (key, value) in &c.settings {
         match (key.as_str(), value) {
@@ -62,6 +115,7 @@ fn http_config(c: &ConnectorConfig) -> Result<HttpConfig, String> {
                     config.default_headers.insert(h.clone(), v.to_string());
                 }
             }
+            ("auth", toml::Value::Table(t)) => config.auth = Some(http_auth(t, secrets)?),
             (other, _) => return Err(format!("`{other}` is not an http setting, or has the wrong type")),
         }
     }
@@ -82,5 +136,22 @@ mod tests {
         assert!(build_registry(&bad).unwrap_err().to_string().contains("base_ur"));
         let unknown = Config::parse("[connectors.x]\nkind = \"ftp\"\n").unwrap();
         assert!(build_registry(&unknown).is_err());
+    }
+
+    #[test]
+    fn credentials_come_from_secrets_only() {
+        let dir = std::env::temp_dir().join(format!("pratica-registry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), "tok-from-file\n").unwrap();
+        let with_secret = format!(
+            "[secrets]\ninps-token = {{ file = \"{}\" }}\n[connectors.inps]\nkind = \"http\"\nbase_url = \"http://x\"\nauth = {{ type = \"bearer\", token = \"secret:inps-token\" }}\n",
+            dir.join("token").display()
+        );
+        let registry = build_registry(&Config::parse(&with_secret).unwrap()).unwrap();
+        assert_eq!(registry.secrets().redact("tok-from-file"), "***");
+        let inline = "[connectors.inps]\nkind = \"http\"\nauth = { type = \"bearer\", token = \"plain-token\" }\n";
+        let err = build_registry(&Config::parse(inline).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("must refer to a secret") && !err.contains("plain-token"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

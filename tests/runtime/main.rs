@@ -9,3 +9,4 @@ mod durability;
 mod external;
 mod http_connector;
 mod machine_properties;
+mod secrets;

@@ -12,6 +12,7 @@
 
 mod builtin;
 mod http;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 pub use builtin::{LogConnector, NoopConnector};
 pub use http::{HttpAuth, HttpConfig, HttpConnector};
+pub use secrets::{SecretError, SecretSource, Secrets};
 
 use crate::clock::Millis;
 
@@ -71,6 +73,7 @@ pub trait Connector: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Registry {
     connectors: BTreeMap<String, Arc<dyn Connector>>,
+    secrets: Arc<Secrets>,
 }
 
 impl Registry {
@@ -86,6 +89,17 @@ impl Registry {
 
     pub fn register(&mut self, name: &str, connector: Arc<dyn Connector>) {
         self.connectors.insert(name.to_string(), connector);
+    }
+
+    /// The installation's secrets: connectors look them up; the engine redacts them from
+    /// everything connectors return before it is stored.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Arc::new(secrets);
+        self
+    }
+
+    pub fn secrets(&self) -> &Arc<Secrets> {
+        &self.secrets
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Connector>> {

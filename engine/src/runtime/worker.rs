@@ -132,6 +132,13 @@ impl Engine {
             },
             None => connector.invoke(&invocation).await,
         };
+        // Nothing a connector returns may carry a secret into history or logs.
+        let secrets = self.inner.registry.secrets();
+        let result = result.map(|mut output| {
+            secrets.redact_json(&mut output);
+            output
+        });
+        let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| fail(code, secrets.redact(&message), retryable, retry_after_ms);
         match result {
             Ok(output) => Event::CallSucceeded { token, epoch, output },
             Err(ConnectorError::Retryable { code, message, retry_after }) => {
