@@ -31,50 +31,39 @@ pub struct FileReport {
 pub fn validate_paths(paths: &[PathBuf], config: &Config, schemas: Option<&Path>) -> std::io::Result<Vec<FileReport>> {
     let files = workspace::workflow_files(paths)?;
     let names = workspace::workflow_names(&files);
-    Ok(files
-        .iter()
-        .map(|file| {
-            let catalog = workspace::catalog_for(file, config, schemas, &names);
-            let display = file.display().to_string();
-            match std::fs::read(file) {
-                Err(e) => FileReport {
-                    file: display,
-                    valid: false,
-                    workflow: None,
-                    version: None,
-                    steps: None,
-                    hash: None,
-                    diagnostics: vec![Diagnostic::new(definition::code::FILE_UNREADABLE, format!("cannot read the file: {e}"))],
-                    source: String::new(),
-                },
-                Ok(bytes) => {
-                    let source = String::from_utf8_lossy(&bytes).into_owned();
-                    match definition::compile_bytes(&bytes, &catalog) {
-                        Ok(plan) => FileReport {
-                            file: display,
-                            valid: true,
-                            workflow: Some(plan.workflow.clone()),
-                            version: Some(plan.version),
-                            steps: Some(plan.steps.len()),
-                            hash: Some(plan.hash.clone()),
-                            diagnostics: Vec::new(),
-                            source,
-                        },
-                        Err(diagnostics) => FileReport {
-                            file: display,
-                            valid: false,
-                            workflow: None,
-                            version: None,
-                            steps: None,
-                            hash: None,
-                            diagnostics,
-                            source,
-                        },
-                    }
-                }
-            }
-        })
-        .collect())
+    Ok(files.iter().map(|file| validate_file(file, &workspace::catalog_for(file, config, schemas, &names))).collect())
+}
+
+fn validate_file(file: &Path, catalog: &pratica_engine::definition::Catalog) -> FileReport {
+    let mut report = FileReport {
+        file: file.display().to_string(),
+        valid: false,
+        workflow: None,
+        version: None,
+        steps: None,
+        hash: None,
+        diagnostics: Vec::new(),
+        source: String::new(),
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            report.diagnostics.push(Diagnostic::new(definition::code::FILE_UNREADABLE, format!("cannot read the file: {e}")));
+            return report;
+        }
+    };
+    report.source = String::from_utf8_lossy(&bytes).into_owned();
+    match definition::compile_bytes(&bytes, catalog) {
+        Ok(plan) => {
+            report.valid = true;
+            report.workflow = Some(plan.workflow.clone());
+            report.version = Some(plan.version);
+            report.steps = Some(plan.steps.len());
+            report.hash = Some(plan.hash);
+        }
+        Err(diagnostics) => report.diagnostics = diagnostics,
+    }
+    report
 }
 
 /// Writes the reports for a person: diagnostics with source lines and carets, then a summary.

@@ -95,8 +95,8 @@ impl Store {
             return Err(StoreError::Url(url.to_string()));
         };
         match &store {
-            Store::Sqlite(p) => migrate::run_sqlite(p).await?,
-            Store::Postgres(p) => migrate::run_postgres(p).await?,
+            Store::Sqlite(p) => sqlite::migrate(p, migrate::SQLITE, None).await?,
+            Store::Postgres(p) => postgres::migrate(p, migrate::POSTGRES, Some(migrate::POSTGRES_GUARD)).await?,
         }
         Ok(store)
     }
@@ -111,8 +111,8 @@ impl Store {
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = match self {
-            Store::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Store::Sqlite(p) => TxInner::Sqlite(sqlite::begin_write(p).await?),
+            Store::Postgres(p) => TxInner::Postgres(postgres::begin_write(p).await?),
         };
         Ok(Tx { inner, added_jobs: false })
     }
@@ -133,12 +133,19 @@ impl Store {
     /// Leases up to `limit` due jobs to `owner` until `lease_until`. Each claim bumps the
     /// job's fence, so only the latest holder can complete it.
     pub async fn claim_jobs(&self, owner: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<Job>, StoreError> {
-        on_pool!(self, claim_jobs(owner, now, lease_until, limit))
+        on_pool!(self, claim(owner, None, now, lease_until, limit))
     }
 
     /// Leases up to `limit` due external tasks of `topic` to the external worker `owner`.
-    pub async fn claim_external(&self, owner: &str, topic: &str, now: Millis, lease_until: Millis, limit: i64) -> Result<Vec<Job>, StoreError> {
-        on_pool!(self, claim_external(owner, topic, now, lease_until, limit))
+    pub async fn claim_external(
+        &self,
+        owner: &str,
+        topic: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        on_pool!(self, claim(owner, Some(topic), now, lease_until, limit))
     }
 
     /// Frees every lease (a restarted single-process SQLite engine reclaims at once).

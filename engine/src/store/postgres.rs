@@ -6,7 +6,11 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
-shared_queries!(sqlx::Postgres, PgRow, "FOR UPDATE");
+shared_queries!(sqlx::Postgres, PgRow, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
+
+pub(super) async fn begin_write(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin().await
+}
 
 pub(super) async fn connect(url: &str) -> Result<sqlx::PgPool, StoreError> {
     let (base, schema) = split_schema(url);
@@ -40,55 +44,4 @@ fn split_schema(url: &str) -> (String, Option<String>) {
         .collect();
     let base = if rest.is_empty() { path.to_string() } else { format!("{path}?{}", rest.join("&")) };
     (base, schema)
-}
-
-pub(super) async fn claim_jobs(
-    pool: &sqlx::PgPool,
-    owner: &str,
-    now: Millis,
-    lease_until: Millis,
-    limit: i64,
-) -> Result<Vec<Job>, StoreError> {
-    let rows = sqlx::query(
-        "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
-            SELECT id FROM jobs WHERE topic IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4 \
-            FOR UPDATE SKIP LOCKED) \
-         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
-    jobs.sort_by_key(|j| (j.due_at, j.id));
-    Ok(jobs)
-}
-
-pub(super) async fn claim_external(
-    pool: &sqlx::PgPool,
-    owner: &str,
-    topic: &str,
-    now: Millis,
-    lease_until: Millis,
-    limit: i64,
-) -> Result<Vec<Job>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let rows = sqlx::query(
-        "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
-            SELECT id FROM jobs WHERE topic = $5 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .bind(topic)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
-    jobs.sort_by_key(|j| (j.due_at, j.id));
-    Ok(jobs)
 }

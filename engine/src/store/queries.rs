@@ -4,7 +4,7 @@
 //! SQLite accepts PostgreSQL's `$1` placeholders, so the statements are identical.
 
 macro_rules! shared_queries {
-    ($Db:ty, $Row:ty, $lock:literal) => {
+    ($Db:ty, $Row:ty, $lock:literal, $skip_locked:literal) => {
         use sqlx::{AssertSqlSafe, Pool, QueryBuilder, Row as _, Transaction};
 
         use super::records::*;
@@ -88,6 +88,63 @@ macro_rules! shared_queries {
                 topic: r.try_get("topic")?,
                 lease_until: r.try_get("lease_until")?,
             })
+        }
+
+        /// Leases due jobs to `owner`: the internal ones (`topic` None), or the external tasks
+        /// of one topic. Each claim bumps the fence.
+        pub(super) async fn claim(
+            pool: &Pool<$Db>,
+            owner: &str,
+            topic: Option<&str>,
+            now: Millis,
+            lease_until: Millis,
+            limit: i64,
+        ) -> Result<Vec<Job>, StoreError> {
+            let filter = if topic.is_some() { "topic = $5" } else { "topic IS NULL" };
+            let sql = format!(
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
+                    SELECT id FROM jobs WHERE {filter} AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                    ORDER BY due_at, id LIMIT $4 {}) \
+                 RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
+                $skip_locked
+            );
+            let mut tx = begin_write(pool).await?;
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(limit);
+            if let Some(topic) = topic {
+                query = query.bind(topic);
+            }
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
+            jobs.sort_by_key(|j| (j.due_at, j.id));
+            Ok(jobs)
+        }
+
+        /// Applies the embedded migrations not applied yet, in one transaction; `guard` is a
+        /// statement run first (PostgreSQL takes an advisory lock so that processes starting
+        /// together migrate one at a time).
+        pub(super) async fn migrate(pool: &Pool<$Db>, migrations: &[(i64, &'static str)], guard: Option<&'static str>) -> Result<(), StoreError> {
+            let mut tx = begin_write(pool).await?;
+            if let Some(guard) = guard {
+                sqlx::query(guard).execute(&mut *tx).await?;
+            }
+            sqlx::query("CREATE TABLE IF NOT EXISTS pratica_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                .execute(&mut *tx)
+                .await?;
+            for (version, sql) in migrations {
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM pratica_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
+                if done.is_none() {
+                    sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO pratica_migrations (version, applied_at) VALUES ($1, $2)")
+                        .bind(version)
+                        .bind(chrono::Utc::now().timestamp_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
         }
 
         // ---- reads on the pool ----

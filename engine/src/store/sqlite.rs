@@ -7,7 +7,13 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 
-shared_queries!(sqlx::Sqlite, SqliteRow, "");
+shared_queries!(sqlx::Sqlite, SqliteRow, "", "");
+
+/// A write transaction: `BEGIN IMMEDIATE` takes the write lock at once, so two writers
+/// never deadlock upgrading a read lock.
+pub(super) async fn begin_write(pool: &sqlx::SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
 
 pub(super) async fn connect(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
     let (base, synchronous) = split_synchronous(url);
@@ -39,31 +45,6 @@ fn split_synchronous(url: &str) -> (String, SqliteSynchronous) {
     (base, mode)
 }
 
-pub(super) async fn claim_jobs(
-    pool: &sqlx::SqlitePool,
-    owner: &str,
-    now: Millis,
-    lease_until: Millis,
-    limit: i64,
-) -> Result<Vec<Job>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let rows = sqlx::query(
-        "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
-            SELECT id FROM jobs WHERE topic IS NULL AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4) \
-         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
-    jobs.sort_by_key(|j| (j.due_at, j.id));
-    Ok(jobs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,31 +56,4 @@ mod tests {
         assert_eq!(base, "sqlite://a.db?mode=rwc");
         assert!(matches!(mode, SqliteSynchronous::Normal));
     }
-}
-
-pub(super) async fn claim_external(
-    pool: &sqlx::SqlitePool,
-    owner: &str,
-    topic: &str,
-    now: Millis,
-    lease_until: Millis,
-    limit: i64,
-) -> Result<Vec<Job>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let rows = sqlx::query(
-        "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
-            SELECT id FROM jobs WHERE topic = $5 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4) \
-         RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .bind(topic)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
-    jobs.sort_by_key(|j| (j.due_at, j.id));
-    Ok(jobs)
 }
