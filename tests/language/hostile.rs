@@ -9,7 +9,8 @@ use proptest::prelude::*;
 fn assert_fast_error(bytes: &[u8], expected: &str) {
     let start = Instant::now();
     let diagnostics = compile_bytes(bytes, &Catalog::builtin()).expect_err("hostile input must be refused");
-    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    // Generous for a loaded CI machine; an unbounded expansion would take far longer (or exhaust memory).
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
     assert!(diagnostics.iter().any(|d| d.code == expected), "expected {expected}, got {diagnostics:?}");
 }
 
