@@ -5,11 +5,13 @@
 //! - [`config`]: `pratica.toml` — connector instances and their settings.
 //! - [`workspace`]: finding workflow files and schemas on disk, and the [`Catalog`] they form.
 //! - [`registry`]: the connectors of an installation (built-ins + `pratica.toml`).
+//! - [`http`]: the HTTP API (axum): the external-task protocol and health check.
 //! - [`cli`]: the sub-commands (`validate`, `graph`, `run`, `serve`, `history`, `audit`).
 //!
 //! [`Catalog`]: pratica_engine::definition::Catalog
 
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod registry;
 pub mod workspace;

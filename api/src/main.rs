@@ -84,6 +84,12 @@ enum Command {
         /// How long a claimed job is ours before another process may take it over.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         lease: Duration,
+        /// Jobs claimed, run and committed together by this process (group commit).
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Also serve the HTTP API (external-task protocol, /healthz) on this address, e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -92,6 +98,20 @@ enum Command {
         instance: String,
         #[command(flatten)]
         db: DbArgs,
+    },
+    /// Measure throughput, latency, crash recovery and footprint (docs/BENCHMARKS.md); JSON lines on stdout.
+    Bench(pratica_api::cli::bench::BenchArgs),
+    /// Run workflow tests (*.test.yaml beside the workflows): mocked connectors, simulated time, a diff on failure.
+    Test {
+        /// Test files, workflow files (their test file beside them) or directories (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run only the scenarios whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Directory of JSON Schemas for inputs and forms (default: the nearest schemas/ beside or above each test file).
+        #[arg(long)]
+        schemas: Option<PathBuf>,
     },
     /// Audit commands.
     Audit {
@@ -157,15 +177,35 @@ fn init_tracing(format: LogFormat, serving: bool) {
 
 /// An engine on the database. `owns_work`: this process runs workers (`run`, `serve`); on
 /// SQLite, which one process owns, work leased by a crashed earlier run is taken back at once.
-async fn engine_for(db: &DbArgs, lease: Duration, owns_work: bool) -> anyhow::Result<(Engine, Config)> {
+async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> anyhow::Result<(Engine, Config)> {
     let config = Config::discover(db.config.as_deref())?;
     let registry = build_registry(&config)?;
     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
     if owns_work && matches!(store, Store::Sqlite(_)) {
         store.release_all_leases().await?;
     }
-    let engine = Engine::new(store, registry, Arc::new(SystemClock), EngineConfig { lease, ..EngineConfig::default() });
+    let engine = Engine::new(store, registry, Arc::new(SystemClock), settings);
     Ok((engine, config))
+}
+
+/// Runs the HTTP API on `addr` and the engine's workers until the same SIGINT/SIGTERM.
+async fn serve_http_and_work(engine: Engine, addr: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        serve::shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let state = pratica_api::http::AppState::new(engine.clone());
+    tokio::try_join!(
+        async { pratica_api::http::serve(listener, state, signal(stopped.clone())).await.context("the HTTP server failed") },
+        async { engine.run_until_stopped(signal(stopped.clone())).await.map_err(anyhow::Error::from) },
+    )?;
+    Ok(())
 }
 
 async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
@@ -197,15 +237,15 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         },
         Command::Run { file, input, new, db } => {
             run::check_exists(&file)?;
-            let (engine, _) = engine_for(&db, Duration::from_secs(30), true).await?;
+            let (engine, _) = engine_for(&db, EngineConfig::default(), true).await?;
             let end = run::run(&engine, &RunOptions { file, input, new }, &mut out).await?;
             Ok(match end {
                 RunEnd::Completed | RunEnd::Waiting => ExitCode::SUCCESS,
                 RunEnd::Failed | RunEnd::Cancelled => ExitCode::FAILURE,
             })
         }
-        Command::Serve { workflows, lease, db } => {
-            let (engine, config) = engine_for(&db, lease, true).await?;
+        Command::Serve { workflows, lease, batch, listen, db } => {
+            let (engine, config) = engine_for(&db, EngineConfig { lease, batch: batch.max(1), ..EngineConfig::default() }, true).await?;
             if let Some(dir) = &workflows {
                 let refused = serve::deploy_directory(&engine, dir, &config).await?;
                 if refused > 0 {
@@ -213,17 +253,29 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             tracing::info!(db = %db.db, worker = %engine.config().worker_id, "pratica serving");
-            engine.run_until_stopped(serve::shutdown_signal()).await?;
+            match listen {
+                None => engine.run_until_stopped(serve::shutdown_signal()).await?,
+                Some(addr) => serve_http_and_work(engine, &addr).await?,
+            }
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
         Command::History { instance, db } => {
-            let (engine, _) = engine_for(&db, Duration::from_secs(30), false).await?;
+            let (engine, _) = engine_for(&db, EngineConfig::default(), false).await?;
             history::print_history(engine.store(), &instance, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => {
+            pratica_api::cli::bench::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Test { paths, filter, schemas } => {
+            let opts = pratica_engine::scenario::RunOptions { filter, schemas_dir: schemas };
+            let summary = pratica_api::cli::test::run(&paths, &opts, &mut out).await?;
+            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Audit { command: AuditCommand::Verify { instance, db } } => {
-            let (engine, _) = engine_for(&db, Duration::from_secs(30), false).await?;
+            let (engine, _) = engine_for(&db, EngineConfig::default(), false).await?;
             let broken = history::verify(engine.store(), instance.as_deref(), &mut out).await?;
             Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -21,10 +21,34 @@
 //! auth = { type = "api_key", header = "X-Api-Key", value = "secret:inps-key" }
 //! auth = { type = "oauth2", token_url = "https://...", client_id = "pratica", client_secret = "secret:inps-oauth", scope = "read" }
 //! ```
+//!
+//! E-mail (`email.send`) and App IO (`appio.profile`, `appio.send`, `appio.status`) need an
+//! instance each, named as the workflows call them:
+//!
+//! ```toml
+//! [connectors.email]
+//! kind = "email"
+//! host = "smtp.example.it"
+//! port = 587                      # optional: 587 for starttls, 465 for tls, 25 for none
+//! tls = "starttls"                # optional: starttls (default), tls or none (loopback relays)
+//! user = "pratica"                # optional, with password
+//! password = "secret:smtp-password"
+//! from = "INPS <noreply@inps.example>"
+//! timeout = "30s"                 # optional
+//!
+//! [connectors.appio]
+//! kind = "appio"
+//! base_url = "https://api.io.pagopa.it/api/v1"   # optional: this is the default
+//! api_key = "secret:appio-key"    # the service's subscription key
+//! timeout = "30s"                 # optional
+//! ```
 
 use std::collections::BTreeMap;
 
-use pratica_engine::connector::{HttpAuth, HttpConfig, HttpConnector, LogConnector, NoopConnector, Registry, SecretSource, Secrets};
+use pratica_engine::connector::{
+    AppIoConfig, AppIoConnector, EmailConfig, EmailConnector, HttpAuth, HttpConfig, HttpConnector, LogConnector, NoopConnector, Registry,
+    SecretSource, Secrets, SmtpTls,
+};
 
 use crate::config::{Config, ConnectorConfig};
 
@@ -49,9 +73,17 @@ pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
                 let connector = HttpConnector::new(http_config(c, &secrets).map_err(err)?).map_err(err)?;
                 registry.register(name, std::sync::Arc::new(connector));
             }
+            "email" => {
+                let connector = EmailConnector::new(email_config(c, &secrets).map_err(err)?).map_err(err)?;
+                registry.register(name, std::sync::Arc::new(connector));
+            }
+            "appio" => {
+                let connector = AppIoConnector::new(appio_config(c, &secrets).map_err(err)?).map_err(err)?;
+                registry.register(name, std::sync::Arc::new(connector));
+            }
             "noop" => registry.register(name, std::sync::Arc::new(NoopConnector)),
             "log" => registry.register(name, std::sync::Arc::new(LogConnector)),
-            other => return Err(err(format!("unknown kind `{other}` (known: http, noop, log)"))),
+            other => return Err(err(format!("unknown kind `{other}` (known: http, email, appio, noop, log)"))),
         }
     }
     Ok(registry)
@@ -73,9 +105,9 @@ fn load_secrets(config: &Config) -> Result<Secrets, RegistryError> {
 /// A credential setting: must be `"secret:NAME"`.
 fn secret(table: &toml::Table, key: &str, secrets: &Secrets) -> Result<String, String> {
     let value = table.get(key).and_then(toml::Value::as_str).ok_or_else(|| format!("auth needs `{key}`"))?;
-    let name = value
-        .strip_prefix("secret:")
-        .ok_or_else(|| format!("auth `{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself"))?;
+    let name = value.strip_prefix("secret:").ok_or_else(|| {
+        format!("auth `{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself")
+    })?;
     secrets.get(name).map(String::from).map_err(|e| e.to_string())
 }
 
@@ -122,6 +154,54 @@ fn http_config(c: &ConnectorConfig, secrets: &Secrets) -> Result<HttpConfig, Str
     Ok(config)
 }
 
+/// A credential setting of an `email` or `appio` instance: must be `"secret:NAME"`.
+fn secret_setting(value: &toml::Value, key: &str, secrets: &Secrets) -> Result<String, String> {
+    let name = value.as_str().and_then(|v| v.strip_prefix("secret:")).ok_or_else(|| {
+        format!("`{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself")
+    })?;
+    secrets.get(name).map(String::from).map_err(|e| e.to_string())
+}
+
+fn email_config(c: &ConnectorConfig, secrets: &Secrets) -> Result<EmailConfig, String> {
+    let mut config = EmailConfig::new("", "");
+    for (key, value) in &c.settings {
+        match (key.as_str(), value) {
+            ("host", toml::Value::String(s)) => config.host = s.clone(),
+            ("port", toml::Value::Integer(p)) => {
+                config.port = Some(u16::try_from(*p).ok().filter(|p| *p > 0).ok_or_else(|| format!("port {p} is not a TCP port"))?)
+            }
+            ("tls", toml::Value::String(s)) => config.tls = SmtpTls::parse(s)?,
+            ("user", toml::Value::String(s)) => config.user = Some(s.clone()),
+            ("password", v) => config.password = Some(secret_setting(v, "password", secrets)?),
+            ("from", toml::Value::String(s)) => config.from = s.clone(),
+            ("timeout", toml::Value::String(s)) => config.timeout = pratica_engine::duration::parse_duration(s)?,
+            (other, _) => return Err(format!("`{other}` is not an email setting, or has the wrong type")),
+        }
+    }
+    for (value, key) in [(&config.host, "host"), (&config.from, "from")] {
+        if value.trim().is_empty() {
+            return Err(format!("an email connector needs `{key}`"));
+        }
+    }
+    Ok(config)
+}
+
+fn appio_config(c: &ConnectorConfig, secrets: &Secrets) -> Result<AppIoConfig, String> {
+    let mut config = AppIoConfig::new("");
+    for (key, value) in &c.settings {
+        match (key.as_str(), value) {
+            ("base_url", toml::Value::String(s)) => config.base_url = s.clone(),
+            ("api_key", v) => config.api_key = secret_setting(v, "api_key", secrets)?,
+            ("timeout", toml::Value::String(s)) => config.timeout = pratica_engine::duration::parse_duration(s)?,
+            (other, _) => return Err(format!("`{other}` is not an appio setting, or has the wrong type")),
+        }
+    }
+    if config.api_key.is_empty() {
+        return Err("an appio connector needs `api_key = \"secret:NAME\"` (the service's subscription key)".into());
+    }
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +232,35 @@ mod tests {
         let inline = "[connectors.inps]\nkind = \"http\"\nauth = { type = \"bearer\", token = \"plain-token\" }\n";
         let err = build_registry(&Config::parse(inline).unwrap()).unwrap_err().to_string();
         assert!(err.contains("must refer to a secret") && !err.contains("plain-token"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn builds_email_and_appio_instances_with_secret_credentials() {
+        let dir = std::env::temp_dir().join(format!("pratica-registry-mail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("smtp"), "smtp-pass-1\n").unwrap();
+        std::fs::write(dir.join("io"), "io-key-12345\n").unwrap();
+        let secrets = format!(
+            "[secrets]\nsmtp = {{ file = \"{}\" }}\nio = {{ file = \"{}\" }}\n",
+            dir.join("smtp").display(),
+            dir.join("io").display()
+        );
+        let email = "[connectors.email]\nkind = \"email\"\nhost = \"smtp.example.it\"\nport = 587\ntls = \"starttls\"\nuser = \"pratica\"\npassword = \"secret:smtp\"\nfrom = \"INPS <noreply@inps.example>\"\ntimeout = \"10s\"\n";
+        let appio = "[connectors.appio]\nkind = \"appio\"\napi_key = \"secret:io\"\ntimeout = \"15s\"\n";
+        let registry = build_registry(&Config::parse(&format!("{secrets}{email}{appio}")).unwrap()).unwrap();
+        assert!(registry.get("email").is_some() && registry.get("appio").is_some());
+        assert_eq!(registry.secrets().redact("smtp-pass-1 io-key-12345"), "*** ***");
+        let plain = email.replace("secret:smtp", "hunter22");
+        let e = build_registry(&Config::parse(&format!("{secrets}{plain}")).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("must refer to a secret") && !e.contains("hunter22"), "{e}");
+        let plain = "[connectors.appio]\nkind = \"appio\"\napi_key = \"0123456789abcdef\"\n";
+        let e = build_registry(&Config::parse(plain).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("must refer to a secret") && !e.contains("0123456789abcdef"), "{e}");
+        let missing = "[connectors.email]\nkind = \"email\"\nhost = \"smtp.example.it\"\n";
+        assert!(build_registry(&Config::parse(missing).unwrap()).unwrap_err().to_string().contains("needs `from`"));
+        let typo = "[connectors.appio]\nkind = \"appio\"\napikey = \"secret:io\"\n";
+        assert!(build_registry(&Config::parse(typo).unwrap()).unwrap_err().to_string().contains("apikey"));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`template`]: `{{ handlebars }}` text in strict mode.
 //! - [`duration`]: `30s`, `5m`, `2h`, `5d` durations.
 //! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
+//! - [`scenario`]: analysts' workflow tests (`*.test.yaml`): mocked connectors, simulated time, expectations.
 
 pub mod audit;
 pub mod clock;
@@ -18,5 +19,6 @@ pub mod expr;
 pub mod graph;
 pub mod plan;
 pub mod runtime;
+pub mod scenario;
 pub mod store;
 pub mod template;

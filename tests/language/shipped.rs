@@ -52,9 +52,7 @@ fn language_reference_examples_are_valid() {
     let doc = std::fs::read_to_string(repo_path("docs/LANGUAGE.md")).unwrap();
     let config = Config::load(&repo_path("pratica.toml")).unwrap();
     let schemas = pratica_api::workspace::schema_names(&repo_path("schemas")).unwrap();
-    let catalog = pratica_engine::definition::Catalog::builtin()
-        .with_connectors(config.connectors.keys().cloned())
-        .with_schemas(schemas);
+    let catalog = pratica_engine::definition::Catalog::builtin().with_connectors(config.connectors.keys().cloned()).with_schemas(schemas);
     let mut checked = 0;
     for block in doc.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()) {
         let is_workflow = block.lines().any(|l| l.starts_with("workflow:"));

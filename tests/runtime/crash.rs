@@ -63,8 +63,12 @@ async fn setup(backend: Backend, instances: usize) -> Option<Setup> {
 }
 
 fn serve(dir: &Path, url: &str, lease: &str) -> Child {
+    serve_batch(dir, url, lease, 256)
+}
+
+fn serve_batch(dir: &Path, url: &str, lease: &str, batch: usize) -> Child {
     Command::new(pratica_bin())
-        .args(["serve", "--db", url, "--lease", lease, "--config"])
+        .args(["serve", "--db", url, "--lease", lease, "--batch", &batch.to_string(), "--config"])
         .arg(dir.join("pratica.toml"))
         .arg("--workflows")
         .arg(dir.join("workflows"))
@@ -159,8 +163,9 @@ async fn two_processes_share_work_and_survive_each_other_postgres() {
     let instances = 60;
     let Some(s) = setup(Backend::Postgres, instances).await else { return };
     let total_steps = (instances * STEPS) as u32;
-    let mut a = serve(&s.scratch.0, &s.url, "2s");
-    let mut b = serve(&s.scratch.0, &s.url, "2s");
+    // Small batches, so that one process cannot take all the work in one claim.
+    let mut a = serve_batch(&s.scratch.0, &s.url, "2s", 8);
+    let mut b = serve_batch(&s.scratch.0, &s.url, "2s", 8);
     let (a_commits, b_commits) = (commit_counter(&mut a), commit_counter(&mut b));
     wait_until("a third of the steps", Duration::from_secs(120), async || s.sink.total() >= total_steps / 3).await;
     a.kill().await.expect("kill -9 process A");

@@ -30,7 +30,8 @@ steps:
 both_backends!(locks_expire_and_stale_results_are_refused, |backend| async move {
     let Some(t) = test_engine(backend, Registry::builtin()).await else { return };
     t.engine.deploy(WORKFLOW).await.unwrap();
-    let id = t.engine.start(StartRequest { workflow: "ocr".into(), input: json!({"document": "d1"}), ..Default::default() }).await.unwrap().id;
+    let id =
+        t.engine.start(StartRequest { workflow: "ocr".into(), input: json!({"document": "d1"}), ..Default::default() }).await.unwrap().id;
     t.engine.run_until_idle().await.unwrap();
     let lock = Duration::from_secs(30);
     let a = t.engine.fetch_and_lock("worker-a", "documents.ocr", 5, lock, Duration::ZERO).await.unwrap();
@@ -60,7 +61,8 @@ both_backends!(locks_expire_and_stale_results_are_refused, |backend| async move 
 both_backends!(external_failures_retry_or_are_caught, |backend| async move {
     let Some(t) = test_engine(backend, Registry::builtin()).await else { return };
     t.engine.deploy(WORKFLOW).await.unwrap();
-    let id = t.engine.start(StartRequest { workflow: "ocr".into(), input: json!({"document": "d2"}), ..Default::default() }).await.unwrap().id;
+    let id =
+        t.engine.start(StartRequest { workflow: "ocr".into(), input: json!({"document": "d2"}), ..Default::default() }).await.unwrap().id;
     t.engine.run_until_idle().await.unwrap();
     let lock = Duration::from_secs(30);
     let first = t.engine.fetch_and_lock("w", "documents.ocr", 1, lock, Duration::ZERO).await.unwrap().remove(0);
@@ -70,7 +72,8 @@ both_backends!(external_failures_retry_or_are_caught, |backend| async move {
     t.clock.advance(Duration::from_secs(10));
     let second = t.engine.fetch_and_lock("w", "documents.ocr", 1, lock, Duration::ZERO).await.unwrap().remove(0);
     assert_eq!((second.attempt, second.idempotency_key.clone()), (2, first.idempotency_key.clone()), "same key, next attempt");
-    let unreadable = ExternalFailure { code: "document.unreadable".into(), message: "blank scan".into(), retryable: false, retry_after_ms: None };
+    let unreadable =
+        ExternalFailure { code: "document.unreadable".into(), message: "blank scan".into(), retryable: false, retry_after_ms: None };
     t.engine.fail_external(second.id, second.lock, "w", unreadable).await.unwrap();
     t.engine.run_until_idle().await.unwrap();
     assert_eq!(output_of(&t.engine.store().instance(&id).await.unwrap()), json!("unreadable"));

@@ -2,11 +2,15 @@
 //! controllable clock, catch and compensation, tasks, messages, sub-workflows, fencing,
 //! idempotent starts, and the audit chain.
 
+mod appio_connector;
 mod cli;
 mod constructs;
 mod crash;
+mod custom_connector;
 mod durability;
+mod email_connector;
 mod external;
+mod external_http;
 mod http_connector;
 mod machine_properties;
 mod secrets;

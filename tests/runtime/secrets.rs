@@ -23,10 +23,13 @@ impl Connector for Leaky {
 
 #[tokio::test]
 async fn secrets_are_redacted_from_history() {
-    let registry = Registry::builtin().with("leaky", Leaky).with_secrets(Secrets::from_values([("api-token".to_string(), SECRET.to_string())]));
+    let registry =
+        Registry::builtin().with("leaky", Leaky).with_secrets(Secrets::from_values([("api-token".to_string(), SECRET.to_string())]));
     let Some(t) = test_engine(Backend::Sqlite, registry).await else { return };
     t.engine
-        .deploy("workflow: leak\nversion: 1\ntitle: Leak\nsteps:\n  - id: echo\n    call: leaky.echo\n  - id: refuse\n    call: leaky.refuse\n")
+        .deploy(
+            "workflow: leak\nversion: 1\ntitle: Leak\nsteps:\n  - id: echo\n    call: leaky.echo\n  - id: refuse\n    call: leaky.refuse\n",
+        )
         .await
         .unwrap();
     let id = t.engine.start(StartRequest { workflow: "leak".into(), input: json!({}), ..Default::default() }).await.unwrap().id;

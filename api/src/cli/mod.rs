@@ -1,7 +1,9 @@
 //! The `pratica` command's sub-commands, one module each.
 
+pub mod bench;
 pub mod graph;
 pub mod history;
 pub mod run;
 pub mod serve;
+pub mod test;
 pub mod validate;

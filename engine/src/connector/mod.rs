@@ -10,7 +10,9 @@
 //! idempotency key. Connectors that change the world must pass the key on (HTTP connectors
 //! send it as the `Idempotency-Key` header).
 
+mod appio;
 mod builtin;
+mod email;
 mod http;
 mod secrets;
 
@@ -22,7 +24,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use appio::{AppIoConfig, AppIoConnector};
 pub use builtin::{LogConnector, NoopConnector};
+pub use email::{EmailConfig, EmailConnector, SmtpTls};
 pub use http::{HttpAuth, HttpConfig, HttpConnector};
 pub use secrets::{SecretError, SecretSource, Secrets};
 

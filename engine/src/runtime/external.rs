@@ -47,7 +47,14 @@ pub struct ExternalFailure {
 impl Engine {
     /// Locks up to `max` tasks of `topic` for `worker` for `lock`; when none is available,
     /// waits up to `wait` for one (long polling).
-    pub async fn fetch_and_lock(&self, worker: &str, topic: &str, max: usize, lock: Duration, wait: Duration) -> Result<Vec<ExternalTask>, EngineError> {
+    pub async fn fetch_and_lock(
+        &self,
+        worker: &str,
+        topic: &str,
+        max: usize,
+        lock: Duration,
+        wait: Duration,
+    ) -> Result<Vec<ExternalTask>, EngineError> {
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             let now = self.now();
@@ -73,7 +80,12 @@ impl Engine {
             token: call.token,
             epoch: call.epoch,
             attempt: call.attempt,
-            error: CallError { code: failure.code, message: failure.message, retryable: failure.retryable, retry_after_ms: failure.retry_after_ms },
+            error: CallError {
+                code: failure.code,
+                message: failure.message,
+                retryable: failure.retryable,
+                retry_after_ms: failure.retry_after_ms,
+            },
         })
         .await
     }
@@ -102,11 +114,14 @@ impl Engine {
 }
 
 fn lock_lost(id: i64) -> EngineError {
-    EngineError::LockLost(format!("external task {id} is not locked by this worker any more (lock expired or taken over); its result was refused"))
+    EngineError::LockLost(format!(
+        "external task {id} is not locked by this worker any more (lock expired or taken over); its result was refused"
+    ))
 }
 
 fn to_task(job: &Job) -> Result<ExternalTask, EngineError> {
-    let call: CallRequest = serde_json::from_str(&job.payload).map_err(|e| EngineError::Corrupt(format!("external task {}: {e}", job.id)))?;
+    let call: CallRequest =
+        serde_json::from_str(&job.payload).map_err(|e| EngineError::Corrupt(format!("external task {}: {e}", job.id)))?;
     Ok(ExternalTask {
         id: job.id,
         lock: job.fence,

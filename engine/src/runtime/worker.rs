@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::engine::{Engine, EngineError};
 use super::machine::{CallError, CallRequest, Event};
+use crate::clock::Clock as _;
 use crate::connector::{ConnectorError, Invocation};
 use crate::store::Job;
 
@@ -114,14 +115,14 @@ impl Engine {
         let Some(connector) = self.inner.registry.get(&call.connector).cloned() else {
             return fail("connector.unknown", format!("no connector `{}` is configured", call.connector), false, None);
         };
-        let now = self.now();
         let invocation = Invocation {
             connector: call.connector.clone(),
             operation: call.operation.clone(),
             input: call.input.clone(),
             idempotency_key: call.idempotency_key.clone(),
             attempt,
-            deadline: call.timeout_ms.map(|t| now + t),
+            // The timeout is enforced on the wall clock (below), so the deadline is wall-clock too.
+            deadline: call.timeout_ms.map(|t| crate::clock::SystemClock.now() + t),
             instance_id: job.instance_id.clone(),
             step_id: call.step_id.clone(),
         };
@@ -138,7 +139,9 @@ impl Engine {
             secrets.redact_json(&mut output);
             output
         });
-        let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| fail(code, secrets.redact(&message), retryable, retry_after_ms);
+        let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| {
+            fail(code, secrets.redact(&message), retryable, retry_after_ms)
+        };
         match result {
             Ok(output) => Event::CallSucceeded { token, epoch, output },
             Err(ConnectorError::Retryable { code, message, retry_after }) => {

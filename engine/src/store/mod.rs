@@ -148,7 +148,8 @@ impl Store {
         on_pool!(self, claim(owner, Some(topic), now, lease_until, limit))
     }
 
-    /// Frees every lease (a restarted single-process SQLite engine reclaims at once).
+    /// Frees every lease of internal jobs (a restarted single-process SQLite engine reclaims
+    /// at once). Locks held by external workers are theirs and are kept.
     pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
         on_pool!(self, release_all_leases())
     }

@@ -264,7 +264,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn release_all_leases(pool: &Pool<$Db>) -> Result<u64, StoreError> {
-            let done = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE lease_owner IS NOT NULL")
+            let done = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE lease_owner IS NOT NULL AND topic IS NULL")
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected())

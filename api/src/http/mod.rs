@@ -1,0 +1,153 @@
+//! The HTTP API (axum).
+//!
+//! [`router`] builds the whole API over an [`AppState`]; [`serve`] runs it on a listener
+//! until a shutdown signal. Tests bind `127.0.0.1:0` and call [`serve`] (end to end) or
+//! call the router directly (`tower::ServiceExt::oneshot`).
+//!
+//! # Layout
+//! - [`error`]: [`ApiError`], every error as an `application/problem+json` document with a
+//!   stable `code`.
+//! - [`json`]: the [`Json`] extractor whose rejections are [`ApiError`]s naming the field.
+//! - [`external`]: the external-task protocol under `/api/v1/external-tasks`.
+//!
+//! Authentication and roles come with the server's API; until then, expose this port only
+//! to trusted workers (see docs/CONNECTORS.md).
+
+pub mod error;
+pub mod external;
+pub mod json;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use pratica_engine::runtime::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use json::Json;
+
+/// Largest request body accepted (1 MiB); larger ones get `413 payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Engine,
+    /// Becomes `true` when [`serve`] starts shutting down: long polls answer at once.
+    stopping: watch::Receiver<bool>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine) -> Self {
+        let (stop, stopping) = watch::channel(false);
+        Self { engine, stopping, stop: Arc::new(stop) }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// The API's routes, with the body limit, problem answers for unknown routes and methods,
+/// and a trace span per request.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(external::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then ends long polls and waits
+/// for requests in flight.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let stop = state.stop.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.send_replace(true);
+        })
+        .await
+}
+
+/// Liveness: `200 ok` while the process serves requests.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use pratica_engine::clock::SystemClock;
+    use pratica_engine::connector::Registry;
+    use pratica_engine::runtime::EngineConfig;
+    use pratica_engine::store::Store;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A router over an engine on a fresh SQLite file (removed with the returned guard).
+    async fn app() -> (Router, TempDir) {
+        let dir = TempDir(std::env::temp_dir().join(format!("pratica-http-{}", uuid::Uuid::now_v7())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.0.join("t.db").display())).await.unwrap();
+        let engine = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
+        (router(AppState::new(engine)), dir)
+    }
+
+    struct TempDir(std::path::PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Option<String>, String) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_ok_and_unknown_routes_are_problems() {
+        let (app, _dir) = app().await;
+        let (status, _, body) = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+        let (status, content_type, body) = send(&app, Request::get("/nope").body(Body::empty()).unwrap()).await;
+        assert_eq!((status, content_type.as_deref()), (StatusCode::NOT_FOUND, Some("application/problem+json")));
+        assert!(body.contains(r#""code":"not_found""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_fetch_answers_an_empty_list() {
+        let (app, _dir) = app().await;
+        let request = Request::post("/api/v1/external-tasks/fetch-and-lock")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"worker": "w", "topic": "documents.ocr"}"#))
+            .unwrap();
+        let (status, content_type, body) = send(&app, request).await;
+        assert_eq!((status, content_type.as_deref(), body.as_str()), (StatusCode::OK, Some("application/json"), "[]"));
+    }
+}
