@@ -32,6 +32,7 @@ fn call(operation: &str, input: Value) -> Invocation {
         deadline: None,
         instance_id: "inst-1".into(),
         step_id: "notify_app_io".into(),
+        secrets: Default::default(),
     }
 }
 

@@ -89,6 +89,7 @@ fn send(input: Value) -> Invocation {
         deadline: None,
         instance_id: "inst-1".into(),
         step_id: "notify".into(),
+        secrets: Default::default(),
     }
 }
 

@@ -29,6 +29,7 @@ fn call(input: Value) -> Invocation {
         deadline: None,
         instance_id: "inst-1".into(),
         step_id: "fetch".into(),
+        secrets: Default::default(),
     }
 }
 

@@ -33,7 +33,7 @@ pub use secrets::{SecretError, SecretSource, Secrets};
 use crate::clock::Millis;
 
 /// One call of a connector.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Invocation {
     pub connector: String,
     pub operation: Option<String>,
@@ -44,6 +44,9 @@ pub struct Invocation {
     pub deadline: Option<Millis>,
     pub instance_id: String,
     pub step_id: String,
+    /// The installation's configured secrets, by name (`secrets.get("api-key")`). Values
+    /// never appear in YAML, and the engine redacts them from anything a connector returns.
+    pub secrets: Arc<Secrets>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

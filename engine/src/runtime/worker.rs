@@ -125,6 +125,7 @@ impl Engine {
             deadline: call.timeout_ms.map(|t| crate::clock::SystemClock.now() + t),
             instance_id: job.instance_id.clone(),
             step_id: call.step_id.clone(),
+            secrets: self.inner.registry.secrets().clone(),
         };
         let result = match call.timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(0) as u64), connector.invoke(&invocation)).await {

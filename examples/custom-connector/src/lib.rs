@@ -229,6 +229,7 @@ mod tests {
             deadline: None,
             instance_id: "i-1".into(),
             step_id: "check".into(),
+            secrets: Default::default(),
         }
     }
 

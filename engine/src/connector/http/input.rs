@@ -216,6 +216,7 @@ mod tests {
             deadline: None,
             instance_id: "i".into(),
             step_id: "s".into(),
+            secrets: Default::default(),
         }
     }
 
