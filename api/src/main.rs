@@ -9,11 +9,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pratica_api::cli::graph::{self, GraphFormat};
 use pratica_api::cli::run::{RunEnd, RunOptions};
-use pratica_api::cli::{history, run, serve, validate};
+use pratica_api::cli::{history, run, serve, token, validate};
 use pratica_api::config::Config;
 use pratica_api::registry::build_registry;
 use pratica_engine::clock::SystemClock;
 use pratica_engine::runtime::{Engine, EngineConfig};
+use pratica_engine::schemas::SchemaSet;
 use pratica_engine::store::Store;
 
 #[derive(Parser)]
@@ -113,6 +114,16 @@ enum Command {
         #[arg(long)]
         schemas: Option<PathBuf>,
     },
+    /// API tokens for the HTTP API (shown once at creation, stored hashed).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Console users (argon2id password hashes).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Audit commands.
     Audit {
         #[command(subcommand)]
@@ -125,6 +136,51 @@ enum AuditCommand {
     /// Recompute the hash chain of one instance's history (or of all) and report tampering.
     Verify {
         instance: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, analyst, operator, worker or viewer.
+        #[arg(long)]
+        role: String,
+        /// An office whose tasks an operator works (repeatable).
+        #[arg(long = "office")]
+        offices: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List tokens (never their text).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a console user; the password is the first line of standard input.
+    Create {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long = "office")]
+        offices: Vec<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -184,12 +240,14 @@ async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> any
     if owns_work && matches!(store, Store::Sqlite(_)) {
         store.release_all_leases().await?;
     }
-    let engine = Engine::new(store, registry, Arc::new(SystemClock), settings);
+    // Start inputs are checked against schemas/ when the directory is there.
+    let schemas = if std::path::Path::new("schemas").is_dir() { SchemaSet::from_dir("schemas") } else { SchemaSet::none() };
+    let engine = Engine::new(store, registry, Arc::new(SystemClock), EngineConfig { schemas, ..settings });
     Ok((engine, config))
 }
 
 /// Runs the HTTP API on `addr` and the engine's workers until the same SIGINT/SIGTERM.
-async fn serve_http_and_work(engine: Engine, addr: &str) -> anyhow::Result<()> {
+async fn serve_http_and_work(engine: Engine, addr: &str, schemas: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -200,7 +258,10 @@ async fn serve_http_and_work(engine: Engine, addr: &str) -> anyhow::Result<()> {
     let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let state = pratica_api::http::AppState::new(engine.clone());
+    let mut state = pratica_api::http::AppState::new(engine.clone());
+    if let Some(dir) = schemas {
+        state = state.with_schemas(dir);
+    }
     tokio::try_join!(
         async { pratica_api::http::serve(listener, state, signal(stopped.clone())).await.context("the HTTP server failed") },
         async { engine.run_until_stopped(signal(stopped.clone())).await.map_err(anyhow::Error::from) },
@@ -255,7 +316,12 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             tracing::info!(db = %db.db, worker = %engine.config().worker_id, "pratica serving");
             match listen {
                 None => engine.run_until_stopped(serve::shutdown_signal()).await?,
-                Some(addr) => serve_http_and_work(engine, &addr).await?,
+                Some(addr) => {
+                    // Task forms are validated against the schemas beside the workflows (or ./schemas).
+                    let schemas = workflows.as_deref().and_then(|dir| pratica_api::workspace::schemas_dir(None, &dir.join("x.yaml")));
+                    let schemas = schemas.or_else(|| Some(PathBuf::from("schemas")).filter(|d| d.is_dir()));
+                    serve_http_and_work(engine, &addr, schemas).await?
+                }
             }
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
@@ -273,6 +339,30 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             let opts = pratica_engine::scenario::RunOptions { filter, schemas_dir: schemas };
             let summary = pratica_api::cli::test::run(&paths, &opts, &mut out).await?;
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Token { command } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            match command {
+                TokenCommand::Create { name, role, offices, db } => {
+                    let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
+                    token::create(&store, &name, &role, &offices, now, &mut out).await?;
+                }
+                TokenCommand::List { db } => {
+                    let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
+                    token::list(&store, &mut out).await?;
+                }
+                TokenCommand::Revoke { name, db } => {
+                    let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
+                    token::revoke(&store, &name, now, &mut out).await?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command: UserCommand::Create { name, role, offices, password_stdin: _, db } } => {
+            let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
+            let now = chrono::Utc::now().timestamp_millis();
+            token::create_user(&store, &name, &role, &offices, std::io::stdin().lock(), now, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { instance, db } } => {
             let (engine, _) = engine_for(&db, EngineConfig::default(), false).await?;

@@ -8,6 +8,8 @@
 //! - [`template`]: `{{ handlebars }}` text in strict mode.
 //! - [`duration`]: `30s`, `5m`, `2h`, `5d` durations.
 //! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
+//! - [`trigger`]: cron schedules (fired once across processes), webhooks and message triggers.
+//! - [`schemas`]: the business schemas of inputs and task forms.
 //! - [`scenario`]: analysts' workflow tests (`*.test.yaml`): mocked connectors, simulated time, expectations.
 
 pub mod audit;
@@ -20,5 +22,7 @@ pub mod graph;
 pub mod plan;
 pub mod runtime;
 pub mod scenario;
+pub mod schemas;
 pub mod store;
 pub mod template;
+pub mod trigger;

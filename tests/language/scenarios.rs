@@ -166,7 +166,10 @@ scenarios:
     let out = pratica().arg("test").arg(&test).assert().code(1);
     let stdout = stdout_of(&out);
     assert!(stdout.contains("step `pay` called `payments.pay`, but the scenario has no mock for `pay`"), "{stdout}");
-    assert!(stdout.contains("the task entry for `first_approval` (line 13) was not used: no task of `first_approval` was created"), "{stdout}");
+    assert!(
+        stdout.contains("the task entry for `first_approval` (line 13) was not used: no task of `first_approval` was created"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -193,11 +196,15 @@ fn a_malformed_test_file_is_reported_with_file_line_and_column() {
     let stdout = stdout_of(&out);
     let file = test.display().to_string();
     assert!(stdout.contains("  FAIL  the test file has 2 problem(s)"), "{stdout}");
-    assert!(stdout.contains(&format!("error[WT0104]: `status`: `paid` is not one of completed, failed, waiting, cancelled\n  --> {file}:6:15")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("error[WT0104]: `status`: `paid` is not one of completed, failed, waiting, cancelled\n  --> {file}:6:15")),
+        "{stdout}"
+    );
     assert!(stdout.contains(&format!("error[WT0102]: unknown field `outptu` in `expect`\n  --> {file}:7:7")), "{stdout}");
     assert!(stdout.contains("did you mean `output`?"), "{stdout}");
     // Once the shape is right, the step ids are checked against the workflow.
-    std::fs::write(&test, "scenarios:\n  - name: typos\n    mocks:\n      pai: { output: 1 }\n    expect:\n      status: completed\n").unwrap();
+    std::fs::write(&test, "scenarios:\n  - name: typos\n    mocks:\n      pai: { output: 1 }\n    expect:\n      status: completed\n")
+        .unwrap();
     let out = pratica().arg("test").arg(&test).assert().code(1);
     let stdout = stdout_of(&out);
     assert!(stdout.contains(&format!("error[WT0201]: there is no step `pai` in automated-payout\n  --> {file}:4:7")), "{stdout}");
@@ -209,4 +216,24 @@ fn a_directory_without_test_files_fails() {
     let scratch = Scratch::with_workflows(&["automated-payout"]);
     let out = pratica().arg("test").arg(scratch.0.join("workflows")).assert().code(1);
     assert!(stdout_of(&out).contains("no test files (*.test.yaml) found"));
+}
+
+/// The complete example of docs/TESTING.md (the blocks that start with `# file: NAME`) is a
+/// working workflow with passing scenarios.
+#[test]
+fn the_complete_example_in_the_testing_guide_passes() {
+    let doc = std::fs::read_to_string(repo_path("docs/TESTING.md")).unwrap();
+    let scratch = Scratch::with_workflows(&[]);
+    let mut written = Vec::new();
+    for block in doc.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()) {
+        if let Some(name) = block.lines().next().and_then(|l| l.strip_prefix("# file: ")) {
+            std::fs::write(scratch.0.join("workflows").join(name), block).unwrap();
+            written.push(name.to_string());
+        }
+    }
+    assert_eq!(written, ["benefit-check.yaml", "benefit-check.test.yaml"]);
+    let out = pratica().arg("test").arg(scratch.0.join("workflows/benefit-check.yaml")).assert().success();
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("test result: ok. 4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("simulated 30d 0h"), "{stdout}");
 }

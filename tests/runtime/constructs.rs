@@ -504,3 +504,39 @@ both_backends!(fail_steps_and_waits_until_a_date, |backend| async move {
     let past = start(&t.engine, "dated", json!({"reject": false, "date": "2020-01-01T00:00:00Z"})).await;
     assert_eq!(finished(&t, &past).await.status, "completed");
 });
+
+both_backends!(a_catch_handler_supplies_the_fallback_output, |backend| async move {
+    let Some((t, _)) = setup(backend).await else { return };
+    deploy(&t.engine, "fallback", r#"steps:
+  - id: lookup
+    call: test
+    with: { fail: registry.down }
+    catch:
+      - error: registry.*
+        steps:
+          - id: default_office
+            call: test
+            with: { output: { office: "RM-EUR", source: fallback } }
+  - id: done
+    end: { output: { office: "${ .steps.lookup.output.office }", error: "${ .steps.lookup.error.code }" } }
+"#).await;
+    let id = start(&t.engine, "fallback", json!({})).await;
+    assert_eq!(output_of(&finished(&t, &id).await), json!({"office": "RM-EUR", "error": "registry.down"}));
+});
+
+both_backends!(start_inputs_are_checked_against_the_input_schema, |backend| async move {
+    let Some((mut t, _)) = setup(backend).await else { return };
+    let schemas_dir = pratica_tests::repo_path("schemas");
+    let store = t.engine.store().clone();
+    let config = pratica_engine::runtime::EngineConfig {
+        schemas: pratica_engine::schemas::SchemaSet::from_dir(&schemas_dir),
+        ..pratica_engine::runtime::EngineConfig::default()
+    };
+    t.engine = Engine::new(store, Registry::builtin(), std::sync::Arc::new(t.clock.clone()), config);
+    deploy(&t.engine, "typed", "input: naspi-review\nsteps:\n  - id: a\n    call: noop\n").await;
+    let bad = t.engine.start(StartRequest { workflow: "typed".into(), input: json!({"outcome": 12}), ..Default::default() }).await;
+    match bad {
+        Err(EngineError::Schema(pratica_engine::schemas::SchemaError::Invalid { errors, .. })) => assert!(!errors.is_empty()),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+});

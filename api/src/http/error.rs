@@ -52,6 +52,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    /// No valid `Authorization: Bearer` token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Any other problem with its own status and stable code, and extra members (a
+    /// workflow's `diagnostics`, a form's per-field `errors`).
+    #[error("{detail}")]
+    Problem { status: StatusCode, code: &'static str, title: &'static str, detail: String, extra: Box<serde_json::Map<String, serde_json::Value>> },
     /// Anything else: the client sees "internal error", the log sees this.
     #[error(transparent)]
     Internal(EngineError),
@@ -69,6 +76,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::LockLost(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Problem { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,6 +96,8 @@ impl ApiError {
             ApiError::LockLost(_) => "lock_lost",
             ApiError::Conflict(_) => "conflict",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Problem { code, .. } => code,
             ApiError::Internal(_) => "internal",
         }
     }
@@ -104,8 +115,23 @@ impl ApiError {
             ApiError::LockLost(_) => "Lock lost",
             ApiError::Conflict(_) => "Conflict",
             ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Unauthenticated(_) => "Unauthenticated",
+            ApiError::Problem { title, .. } => title,
             ApiError::Internal(_) => "Internal error",
         }
+    }
+
+    /// A problem with its own status and code, without extra members.
+    pub fn problem(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Problem { status, code, title, detail: detail.into(), extra: Box::default() }
+    }
+
+    /// Adds a member to a [`ApiError::Problem`] (other variants are returned unchanged).
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        if let ApiError::Problem { extra, .. } = &mut self {
+            extra.insert(key.to_string(), value);
+        }
+        self
     }
 
     /// A 422 about one field of the request.
@@ -128,11 +154,34 @@ fn from_engine(error: EngineError) -> ApiError {
             ApiError::NotFound(error.to_string())
         }
         EngineError::Invalid(m) => ApiError::Invalid(m),
-        EngineError::Definition(_) => ApiError::Invalid(error.to_string()),
-        EngineError::VersionConflict { .. } | EngineError::Store(StoreError::Conflict { .. }) => ApiError::Conflict(error.to_string()),
+        EngineError::Definition(diagnostics) => {
+            let detail = format!("the workflow is not valid ({} problem(s))", diagnostics.len());
+            let list = diagnostics.iter().map(diagnostic_json).collect();
+            ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", "Invalid workflow", detail)
+                .with("diagnostics", serde_json::Value::Array(list))
+        }
+        EngineError::VersionConflict { .. } => ApiError::problem(StatusCode::CONFLICT, "version_conflict", "Version conflict", error.to_string()),
+        EngineError::Store(StoreError::Conflict { .. }) => ApiError::Conflict(error.to_string()),
         EngineError::Forbidden(m) => ApiError::Forbidden(m),
+        EngineError::Schema(pratica_engine::schemas::SchemaError::Invalid { name, errors }) => {
+            let detail = format!("the input does not match schema `{name}`");
+            ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "Invalid input", detail)
+                .with("errors", serde_json::to_value(&errors).unwrap_or_default())
+        }
         other => ApiError::Internal(other),
     }
+}
+
+/// A workflow diagnostic as the API shows it: every member present (`null` when unknown).
+pub fn diagnostic_json(d: &pratica_engine::definition::Diagnostic) -> serde_json::Value {
+    serde_json::json!({
+        "code": d.code,
+        "message": d.message,
+        "line": d.location.map(|l| l.line),
+        "column": d.location.map(|l| l.column),
+        "pointer": d.pointer,
+        "hint": d.hint,
+    })
 }
 
 /// The problem document (RFC 9457) with Pratica's `code` (and `field` for a 422 about one
@@ -147,6 +196,8 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(flatten)]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl IntoResponse for ApiError {
@@ -165,12 +216,26 @@ impl IntoResponse for ApiError {
             ApiError::InvalidField { field, .. } => field.as_deref(),
             _ => None,
         };
+        let extra = match &self {
+            ApiError::Problem { extra, .. } if !extra.is_empty() => Some(&**extra),
+            _ => None,
+        };
         let code = self.code();
-        let problem =
-            Problem { kind: format!("urn:pratica:problem:{code}"), title: self.title(), status: status.as_u16(), code, detail, field };
+        let problem = Problem {
+            kind: format!("urn:pratica:problem:{code}"),
+            title: self.title(),
+            status: status.as_u16(),
+            code,
+            detail,
+            field,
+            extra,
+        };
         let body = serde_json::to_vec(&problem).expect("a problem always serialises");
         let mut response = (status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

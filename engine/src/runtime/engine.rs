@@ -17,6 +17,7 @@ use crate::clock::{Clock, Millis};
 use crate::connector::Registry;
 use crate::definition::{self, Catalog, Diagnostic};
 use crate::plan::Plan;
+use crate::schemas::{SchemaError, SchemaSet};
 use crate::store::*;
 
 /// Tunables of an engine.
@@ -30,6 +31,8 @@ pub struct EngineConfig {
     pub batch: usize,
     /// How long a published message nobody waits for yet is kept.
     pub message_retention: Duration,
+    /// Schemas that start inputs (the workflow's `input:`) are checked against.
+    pub schemas: SchemaSet,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +42,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             batch: 256,
             message_retention: Duration::from_secs(7 * 86_400),
+            schemas: SchemaSet::none(),
         }
     }
 }
@@ -63,6 +67,8 @@ pub enum EngineError {
     Corrupt(String),
     #[error("{0}")]
     LockLost(String),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
 }
 
 /// The result of deploying a definition.
@@ -106,6 +112,15 @@ pub enum Delivery {
     Delivered { instance: String },
     /// Nobody waits yet; it is kept until someone does or it expires.
     Buffered { message: String },
+}
+
+/// What publishing a message did: its delivery to a waiting instance (or buffering), and
+/// the instances its message triggers started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub message: String,
+    pub delivery: Delivery,
+    pub started: Vec<Started>,
 }
 
 /// The engine. Cheap to clone; clones share everything.
@@ -173,6 +188,10 @@ impl Engine {
             deployed_at: self.now(),
         })
         .await?;
+        // Triggers: the newest version's cron schedules, webhooks and messages replace the old.
+        if versions.iter().all(|w| w.version < i64::from(plan.version)) {
+            crate::trigger::register(&mut tx, &plan, self.now()).await?;
+        }
         tx.commit().await?;
         Ok(Deployment { workflow: plan.workflow, version: plan.version, hash: plan.hash, created: true })
     }
@@ -216,6 +235,9 @@ impl Engine {
     /// Starts an instance (idempotently, when a request id is given).
     pub async fn start(&self, req: StartRequest) -> Result<Started, EngineError> {
         let plan = self.plan(&req.workflow, req.version).await?;
+        if let Some(schema) = &plan.input_schema {
+            self.inner.config.schemas.validate(schema, &req.input)?;
+        }
         let mut tx = self.inner.store.begin().await?;
         if let Some(rid) = &req.request_id
             && let Some(id) = tx.find_by_request_id(&plan.workflow, rid).await?
@@ -294,10 +316,20 @@ impl Engine {
 
     /// Publishes a message: the instance waiting for `name` with this correlation `key`
     /// receives it now; otherwise it is kept (for `message_retention`) for the first
-    /// instance that starts waiting.
+    /// instance that starts waiting. It also starts the workflows triggered by `name`
+    /// ([`Engine::publish_message`] says which).
     pub async fn publish(&self, name: &str, key: &str, payload: Value) -> Result<Delivery, EngineError> {
+        Ok(self.publish_message(name, key, payload).await?.delivery)
+    }
+
+    /// Publishes a message (see [`Engine::publish`]) and, in the same transaction, starts an
+    /// instance of every workflow whose latest version has a `message: name` trigger, with
+    /// the payload as input, once per message (request id `msg:<message id>`).
+    pub async fn publish_message(&self, name: &str, key: &str, payload: Value) -> Result<Published, EngineError> {
         let now = self.now();
+        let message_id = uuid::Uuid::now_v7().to_string();
         let mut tx = self.inner.store.begin().await?;
+        let started = crate::trigger::start_for_message(self, &mut tx, name, &message_id, &payload).await?;
         let delivery = match tx.take_subscription(name, key).await? {
             Some(sub) => {
                 let event = Event::MessageReceived { token: sub.token as u32, epoch: sub.epoch as u32, payload };
@@ -305,9 +337,8 @@ impl Engine {
                 Delivery::Delivered { instance: sub.instance_id }
             }
             None => {
-                let id = uuid::Uuid::now_v7().to_string();
                 tx.insert_message(&MessageRow {
-                    id: id.clone(),
+                    id: message_id.clone(),
                     name: name.into(),
                     key: key.into(),
                     payload: payload.to_string(),
@@ -316,12 +347,32 @@ impl Engine {
                     consumed_by: None,
                 })
                 .await?;
-                Delivery::Buffered { message: id }
+                Delivery::Buffered { message: message_id.clone() }
             }
         };
         tx.commit().await?;
         self.inner.wake.notify_one();
-        Ok(delivery)
+        Ok(Published { message: message_id, delivery, started })
+    }
+
+    /// The installation's secrets (webhook triggers check signatures with them).
+    pub fn secrets(&self) -> &Arc<crate::connector::Secrets> {
+        self.inner.registry.secrets()
+    }
+
+    /// Creates an instance inside `tx` for a trigger (see [`crate::trigger`]), checking its
+    /// input against the workflow's input schema like [`Engine::start`].
+    pub(crate) async fn create_instance_in(
+        &self,
+        tx: &mut Tx,
+        plan: &Plan,
+        input: Value,
+        request_id: String,
+    ) -> Result<String, EngineError> {
+        if let Some(schema) = &plan.input_schema {
+            self.inner.config.schemas.validate(schema, &input)?;
+        }
+        self.create_instance(tx, plan, input, Some(request_id), None).await
     }
 
     /// Completes a human task on behalf of `actor`, checking outcomes, mandatory reasons and
@@ -529,9 +580,17 @@ impl Engine {
                     Some(v) => self.plan(&workflow, Some(v)).await,
                     None => self.plan(&workflow, None).await,
                 };
-                match child_plan {
+                let checked = child_plan.and_then(|plan| match &plan.input_schema {
+                    Some(schema) => self.inner.config.schemas.validate(schema, &input).map(|()| plan).map_err(EngineError::from),
+                    None => Ok(plan),
+                });
+                match checked {
                     Ok(plan) => {
                         self.create_instance(tx, &plan, input, None, Some((row.id.clone(), token, epoch))).await?;
+                    }
+                    Err(EngineError::Schema(e)) => {
+                        let error = StepError::new("input.invalid", e.to_string());
+                        self.insert_event_job(tx, &row.id, token, &Event::ChildFinished { token, epoch, result: Err(error) }, now).await?;
                     }
                     Err(EngineError::UnknownWorkflow(name)) => {
                         let error = StepError::new("workflow.unknown", format!("workflow `{name}` is not deployed"));

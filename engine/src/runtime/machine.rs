@@ -535,25 +535,30 @@ impl Machine<'_> {
     fn complete(&mut self, token: u32, output: Value) {
         let at = self.state.tokens[&token].at;
         let step = self.plan.step(at);
-        let scoped = self.in_foreach(step.block);
         let entry = json!({"output": output});
         let t = self.state.tokens.get_mut(&token).expect("token exists");
         t.last = output.clone();
         t.wait = Waiting::Nothing;
-        if scoped {
-            let steps = t.locals.entry("steps").or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(map) = steps {
-                map.insert(step.id.clone(), entry);
-            }
-        } else {
-            self.state.steps.insert(step.id.clone(), entry);
-        }
+        self.store_output(token, at, entry);
         if let Some(block) = step.compensate {
             let locals = self.state.tokens[&token].locals.clone();
             self.state.compensable.push(Compensable { step: at, block, locals });
         }
         self.record("step.completed", Some(&step.id), json!({"output": output}));
         self.move_to(token, step.next);
+    }
+
+    /// Records `.steps.<id>` for a step: per iteration inside foreach bodies, else instance-wide.
+    fn store_output(&mut self, token: u32, step: StepIx, entry: Value) {
+        let step = self.plan.step(step);
+        if self.in_foreach(step.block) {
+            let t = self.state.tokens.get_mut(&token).expect("token exists");
+            if let Value::Object(map) = t.locals.entry("steps").or_insert_with(|| Value::Object(Map::new())) {
+                map.insert(step.id.clone(), entry);
+            }
+        } else {
+            self.state.steps.insert(step.id.clone(), entry);
+        }
     }
 
     fn move_to(&mut self, token: u32, next: Option<StepIx>) {
@@ -578,7 +583,10 @@ impl Machine<'_> {
                 let clause_goto = self.plan.step(step).catch.iter().find(|c| c.handler == Some(block)).and_then(|c| c.goto);
                 let t = self.state.tokens.get_mut(&token).expect("token exists");
                 t.at = step;
-                t.error = None;
+                let error = t.error.take();
+                // The handler's result stands in for the failed step's output (a fallback).
+                let entry = json!({"output": t.last, "error": error});
+                self.store_output(token, step, entry);
                 let next = clause_goto.or(self.plan.step(step).next);
                 self.move_to(token, next);
             }
@@ -683,7 +691,7 @@ impl Machine<'_> {
             let t = self.state.tokens.get_mut(&token).expect("token exists");
             t.error = Some(error.clone());
             t.wait = Waiting::Nothing;
-            self.state.steps.insert(step.id.clone(), json!({"output": null, "error": error}));
+            self.store_output(token, at, json!({"output": null, "error": error}));
             match clause.handler {
                 Some(block) => {
                     let first = self.plan.block(block).steps[0];

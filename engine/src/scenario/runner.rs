@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -144,7 +144,7 @@ pub struct Suite {
     pub workflows: Vec<LoadedWorkflow>,
     pub schemas_dir: Option<PathBuf>,
     map: SourceMap,
-    schemas: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
+    schemas: crate::schemas::SchemaSet,
 }
 
 impl std::fmt::Debug for Suite {
@@ -259,7 +259,8 @@ pub fn load_suite(file: &Path, opts: &RunOptions) -> Result<Suite, FileProblem> 
         p
     })?;
     let schemas_dir = opts.schemas_dir.clone().or_else(|| find_schemas_dir(file));
-    let suite = Suite { file: file.to_path_buf(), source, test, workflows, schemas_dir, map, schemas: Mutex::new(HashMap::new()) };
+    let schemas = schemas_dir.as_ref().map_or_else(crate::schemas::SchemaSet::none, crate::schemas::SchemaSet::from_dir);
+    let suite = Suite { file: file.to_path_buf(), source, test, workflows, schemas_dir, map, schemas };
     let diagnostics = suite.check();
     if !diagnostics.is_empty() {
         return Err(problem(file, &suite.source, diagnostics));
@@ -542,27 +543,16 @@ impl Suite {
 
     /// Validation errors of `value` against the schema `name` (`None`: no such schema found).
     fn schema_errors(&self, name: &str, value: &Value) -> Option<Vec<String>> {
-        let validator = {
-            let mut cache = self.schemas.lock().expect("schema cache lock");
-            cache
-                .entry(name.to_string())
-                .or_insert_with(|| {
-                    let path = self.schemas_dir.as_ref()?.join(format!("{name}.schema.json"));
-                    let text = std::fs::read_to_string(path).ok()?;
-                    let schema: Value = serde_json::from_str(&text).ok()?;
-                    jsonschema::options().should_validate_formats(true).build(&schema).ok().map(Arc::new)
-                })
-                .clone()?
-        };
-        Some(
-            validator
-                .iter_errors(value)
-                .map(|e| {
-                    let at = e.instance_path().as_str().to_string();
-                    format!("{}: {e}", if at.is_empty() { "(the whole value)".to_string() } else { at })
-                })
-                .collect(),
-        )
+        match self.schemas.validate(name, value) {
+            Ok(()) => Some(Vec::new()),
+            Err(crate::schemas::SchemaError::Invalid { errors, .. }) => Some(
+                errors
+                    .into_iter()
+                    .map(|e| format!("{}: {}", if e.field.is_empty() { "(the whole value)" } else { &e.field }, e.message))
+                    .collect(),
+            ),
+            Err(_) => None,
+        }
     }
 }
 
@@ -834,7 +824,11 @@ impl Run<'_> {
     /// `call.retry_scheduled` of each external step a token is waiting on.
     async fn next_external_retry(&self, now: Millis) -> Result<Option<Millis>, Abort> {
         let mut next: Option<Millis> = None;
-        let running = self.engine.store().instances(&InstanceFilter { status: Some("running".into()), limit: Some(10_000), ..Default::default() }).await?;
+        let running = self
+            .engine
+            .store()
+            .instances(&InstanceFilter { status: Some("running".into()), limit: Some(10_000), ..Default::default() })
+            .await?;
         for row in running {
             let Some(w) = self.suite.workflows.iter().find(|w| w.name == row.workflow) else { continue };
             let Ok(state) = serde_json::from_str::<InstanceState>(&row.state) else { continue };
@@ -1427,7 +1421,10 @@ fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Failure> {
             }
             CallsExpect::Each(list) => {
                 if list.len() != groups.len() {
-                    out.push(Failure::text(format!("`{step}` was called {} time(s), expected {}", groups.len(), list.len()), describe_calls(&groups)));
+                    out.push(Failure::text(
+                        format!("`{step}` was called {} time(s), expected {}", groups.len(), list.len()),
+                        describe_calls(&groups),
+                    ));
                 }
                 for (i, (g, c)) in groups.iter().zip(list).enumerate() {
                     check_call(step, &format!("call {}", i + 1), g, c, &mut out);
@@ -1577,7 +1574,7 @@ steps:
       outcomes: [ok, redo]
   - id: done
     end:
-      output: { offices: "${ [.steps.each.output[].office] }", checked: "${ .steps.check.output.outcome }" }
+      output: { filed: "${ [.steps.each.output[].filed] }", checked: "${ .steps.check.output.outcome }" }
   - id: unconfirmed
     fail: { error: pec.unconfirmed, message: "Batch {{ input.batch }} was not confirmed" }
 "#;
@@ -1602,14 +1599,24 @@ scenarios:
     expect:
       status: completed
       path_includes: [classify, file, each, confirm, check, done]
-      output: { offices: ["7000", "5100", "7000"], checked: ok }
+      output: { filed: [true, true, true], checked: ok }
       tasks: [ { step: check, title: Check batch B-7, role: pec-clerk } ]
       calls:
         classify:
           - { input: { id: m1 }, attempts: 1 }
           - { input: { id: m2 }, attempts: 2 }
           - { input: { id: m3 } }
-        file: { count: 3, input_includes: { filed: null } }
+        file:
+          - { input: { id: m1, office: "7000" } }
+          - { input: { id: m2, office: "5100" } }
+          - { input: { id: m3, office: "7000" } }
+  - name: a deliberate mismatch
+    messages: [ { name: routing-confirmed } ]
+    tasks: [ { step: check, outcome: redo } ]
+    expect:
+      status: completed
+      calls:
+        file: { count: 4 }
   - name: never confirmed
     expect:
       status: failed
@@ -1620,14 +1627,22 @@ scenarios:
         let report = run_file(&test, &RunOptions::default()).await;
         let scenarios = report.result.expect("the file loads");
         let first = &scenarios[0];
-        // `file` input has no `filed` field: the one deliberate mismatch.
-        assert_eq!(first.failures.len(), 1, "{:#?}\n{:#?}", first.failures, first.timeline);
-        assert!(first.failures[0].title.contains("input of call 1 of `file` does not include"), "{:#?}", first.failures);
+        assert!(first.passed(), "{:#?}\n{:#?}", first.failures, first.timeline);
         assert_eq!(first.status, "completed");
-        assert_eq!(first.simulated, Duration::from_secs(86_400 + 7_200));
-        let second = &scenarios[1];
-        assert!(second.passed(), "{:#?}", second.failures);
-        assert_eq!(second.simulated, Duration::from_secs(2 * 86_400));
+        // The retry of `classify` (about 1s), then the message a day later, then the task 2h later.
+        assert!(
+            first.simulated > Duration::from_secs(86_400 + 7_200) && first.simulated < Duration::from_secs(86_400 + 7_202),
+            "{:?}",
+            first.simulated
+        );
+        let wrong = &scenarios[1];
+        assert_eq!(wrong.failures.len(), 1, "{:#?}", wrong.failures);
+        assert_eq!(wrong.failures[0].title, "`file` was called 3 time(s), expected 4");
+        let Detail::Text(calls) = &wrong.failures[0].detail else { panic!("the calls made are listed") };
+        assert!(calls.starts_with("call 1 (archive.file, 1 attempt(s)): {\"id\":\"m1\",\"office\":\"7000\"}"), "{calls}");
+        let unconfirmed = &scenarios[2];
+        assert!(unconfirmed.passed(), "{:#?}", unconfirmed.failures);
+        assert!(unconfirmed.simulated >= Duration::from_secs(2 * 86_400) && unconfirmed.simulated < Duration::from_secs(2 * 86_400 + 2));
     }
 
     #[tokio::test]
