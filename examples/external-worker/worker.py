@@ -65,7 +65,7 @@ def post(args, path, body, timeout_s):
     request = urllib.request.Request(
         args.url.rstrip("/") + path,
         data=json.dumps(body).encode("utf-8"),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={"Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {args.token}"},
         method="POST",
     )
     try:
@@ -178,6 +178,7 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Pratica external worker: fictitious document OCR and classification.")
     parser.add_argument("--url", default=os.environ.get("PRATICA_URL", "http://127.0.0.1:8080"), help="the server (default $PRATICA_URL or http://127.0.0.1:8080)")
+    parser.add_argument("--token", default=os.environ.get("PRATICA_TOKEN", ""), help="an API token of role worker (default $PRATICA_TOKEN; `pratica token create --role worker`)")
     parser.add_argument("--topic", default="documents.ocr", help="the topic to work (default documents.ocr)")
     parser.add_argument("--worker", default=f"ocr-{socket.gethostname()}-{os.getpid()}", help="this worker's name (default ocr-HOST-PID)")
     parser.add_argument("--once", action="store_true", help="handle the first task(s) fetched, then exit")

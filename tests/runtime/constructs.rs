@@ -507,7 +507,10 @@ both_backends!(fail_steps_and_waits_until_a_date, |backend| async move {
 
 both_backends!(a_catch_handler_supplies_the_fallback_output, |backend| async move {
     let Some((t, _)) = setup(backend).await else { return };
-    deploy(&t.engine, "fallback", r#"steps:
+    deploy(
+        &t.engine,
+        "fallback",
+        r#"steps:
   - id: lookup
     call: test
     with: { fail: registry.down }
@@ -519,7 +522,9 @@ both_backends!(a_catch_handler_supplies_the_fallback_output, |backend| async mov
             with: { output: { office: "RM-EUR", source: fallback } }
   - id: done
     end: { output: { office: "${ .steps.lookup.output.office }", error: "${ .steps.lookup.error.code }" } }
-"#).await;
+"#,
+    )
+    .await;
     let id = start(&t.engine, "fallback", json!({})).await;
     assert_eq!(output_of(&finished(&t, &id).await), json!({"office": "RM-EUR", "error": "registry.down"}));
 });

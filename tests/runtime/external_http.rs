@@ -31,6 +31,8 @@ struct App {
     /// Set when the app runs on a manual clock.
     clock: Option<ManualClock>,
     http: reqwest::Client,
+    /// A `worker` API token, sent with every request.
+    token: String,
     stop: watch::Sender<bool>,
     _scratch: ScratchDir,
 }
@@ -58,6 +60,7 @@ async fn spawn_app(backend: Backend, time: Time) -> Option<App> {
             (Arc::new(clock.clone()), Some(clock))
         }
     };
+    let token = pratica_api::http::auth::create_token(&store, "ocr-workers", pratica_api::http::auth::Role::Worker, &[], T0).await.unwrap();
     let engine = Engine::new(store, Registry::builtin(), clock, EngineConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
     let addr = listener.local_addr().unwrap();
@@ -69,7 +72,10 @@ async fn spawn_app(backend: Backend, time: Time) -> Option<App> {
     let workers = engine.clone();
     let until = signal(stopped);
     tokio::spawn(async move { workers.run_until_stopped(until).await });
-    Some(App { addr, engine, clock: manual, http: reqwest::Client::new(), stop, _scratch: scratch })
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    Some(App { addr, engine, clock: manual, http, token, stop, _scratch: scratch })
 }
 
 impl App {
@@ -127,7 +133,7 @@ impl App {
         let mut command = Command::new("python3");
         command
             .arg(repo_path("examples/external-worker/worker.py"))
-            .args(["--url", &self.url(""), "--topic", TOPIC, "--wait-ms", "5000"])
+            .args(["--url", &self.url(""), "--token", &self.token, "--topic", TOPIC, "--wait-ms", "5000"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -519,9 +525,16 @@ async fn pratica_serve_listen_runs_the_api_beside_the_workers() {
     assert!(run.status.success() && printed.contains("waiting"), "{printed}{}", String::from_utf8_lossy(&run.stderr));
     let id = printed.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
 
+    let token = Command::new(pratica_tests::pratica_bin())
+        .args(["token", "create", "--name", "ocr-cli", "--role", "worker", "--db", &db])
+        .output()
+        .await
+        .unwrap();
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
     let worker = Command::new("python3")
         .arg(repo_path("examples/external-worker/worker.py"))
-        .args(["--url", &format!("http://{addr}"), "--once", "--worker", "ocr-cli", "--wait-ms", "5000"])
+        .args(["--url", &format!("http://{addr}"), "--token", &token, "--once", "--worker", "ocr-cli", "--wait-ms", "5000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

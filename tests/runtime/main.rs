@@ -2,6 +2,7 @@
 //! controllable clock, catch and compensation, tasks, messages, sub-workflows, fencing,
 //! idempotent starts, and the audit chain.
 
+mod api;
 mod appio_connector;
 mod cli;
 mod constructs;
@@ -14,3 +15,4 @@ mod external_http;
 mod http_connector;
 mod machine_properties;
 mod secrets;
+mod triggers;

@@ -6,4 +6,5 @@ pub mod history;
 pub mod run;
 pub mod serve;
 pub mod test;
+pub mod token;
 pub mod validate;

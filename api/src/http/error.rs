@@ -58,7 +58,13 @@ pub enum ApiError {
     /// Any other problem with its own status and stable code, and extra members (a
     /// workflow's `diagnostics`, a form's per-field `errors`).
     #[error("{detail}")]
-    Problem { status: StatusCode, code: &'static str, title: &'static str, detail: String, extra: Box<serde_json::Map<String, serde_json::Value>> },
+    Problem {
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: String,
+        extra: Box<serde_json::Map<String, serde_json::Value>>,
+    },
     /// Anything else: the client sees "internal error", the log sees this.
     #[error(transparent)]
     Internal(EngineError),
@@ -160,7 +166,9 @@ fn from_engine(error: EngineError) -> ApiError {
             ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow", "Invalid workflow", detail)
                 .with("diagnostics", serde_json::Value::Array(list))
         }
-        EngineError::VersionConflict { .. } => ApiError::problem(StatusCode::CONFLICT, "version_conflict", "Version conflict", error.to_string()),
+        EngineError::VersionConflict { .. } => {
+            ApiError::problem(StatusCode::CONFLICT, "version_conflict", "Version conflict", error.to_string())
+        }
         EngineError::Store(StoreError::Conflict { .. }) => ApiError::Conflict(error.to_string()),
         EngineError::Forbidden(m) => ApiError::Forbidden(m),
         EngineError::Schema(pratica_engine::schemas::SchemaError::Invalid { name, errors }) => {

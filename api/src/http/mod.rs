@@ -8,22 +8,36 @@
 //! - [`error`]: [`ApiError`], every error as an `application/problem+json` document with a
 //!   stable `code`.
 //! - [`json`]: the [`Json`] extractor whose rejections are [`ApiError`]s naming the field.
-//! - [`external`]: the external-task protocol under `/api/v1/external-tasks`.
+//! - [`auth`]: API tokens, roles and the permission each route needs.
+//! - [`workflows`], [`instances`], [`messages`], [`tasks`]: the REST API under `/api/v1`.
+//! - [`external`]: the external-task protocol under `/api/v1/external-tasks` (worker or
+//!   admin tokens).
+//! - [`health`]: readiness (`/readyz`).
+//! - [`hooks`]: webhook triggers, `POST /hooks/{name}` (signed with HMAC, no token).
 //!
-//! Authentication and roles come with the server's API; until then, expose this port only
-//! to trusted workers (see docs/CONNECTORS.md).
+//! Every `/api/v1` route needs `Authorization: Bearer <token>`; `/healthz` and `/readyz`
+//! are open.
 
+pub mod auth;
 pub mod error;
 pub mod external;
+pub mod health;
+pub mod hooks;
+pub mod instances;
 pub mod json;
+pub mod messages;
+pub mod tasks;
+pub mod workflows;
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use pratica_engine::runtime::Engine;
+use pratica_engine::schemas::SchemaSet;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
@@ -41,25 +55,46 @@ pub struct AppState {
     /// Becomes `true` when [`serve`] starts shutting down: long polls answer at once.
     stopping: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
+    /// Task forms are validated against these (default: the engine's schemas).
+    schemas: SchemaSet,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
         let (stop, stopping) = watch::channel(false);
-        Self { engine, stopping, stop: Arc::new(stop) }
+        let schemas = engine.config().schemas.clone();
+        Self { engine, stopping, stop: Arc::new(stop), schemas }
+    }
+
+    /// Validates completed task forms against the schemas in `dir`.
+    pub fn with_schemas(mut self, dir: impl AsRef<Path>) -> Self {
+        self.schemas = SchemaSet::from_dir(dir);
+        self
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The schemas task forms are validated against.
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
     }
 }
 
 /// The API's routes, with the body limit, problem answers for unknown routes and methods,
 /// and a trace span per request.
 pub fn router(state: AppState) -> Router {
+    let external = external::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_external));
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(external::routes())
+        .route("/readyz", get(health::readyz))
+        .merge(workflows::routes())
+        .merge(instances::routes())
+        .merge(messages::routes())
+        .merge(tasks::routes())
+        .merge(external)
+        .merge(hooks::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -106,12 +141,13 @@ mod tests {
     use super::*;
 
     /// A router over an engine on a fresh SQLite file (removed with the returned guard).
-    async fn app() -> (Router, TempDir) {
+    async fn app() -> (Router, TempDir, Store) {
         let dir = TempDir(std::env::temp_dir().join(format!("pratica-http-{}", uuid::Uuid::now_v7())));
         std::fs::create_dir_all(&dir.0).unwrap();
         let store = Store::connect(&format!("sqlite://{}", dir.0.join("t.db").display())).await.unwrap();
+        let store_copy = store.clone();
         let engine = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
-        (router(AppState::new(engine)), dir)
+        (router(AppState::new(engine)), dir, store_copy)
     }
 
     struct TempDir(std::path::PathBuf);
@@ -132,7 +168,9 @@ mod tests {
 
     #[tokio::test]
     async fn healthz_answers_ok_and_unknown_routes_are_problems() {
-        let (app, _dir) = app().await;
+        let (app, _dir, _) = app().await;
+        let (status, _, body) = send(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ready"));
         let (status, _, body) = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
         let (status, content_type, body) = send(&app, Request::get("/nope").body(Body::empty()).unwrap()).await;
@@ -142,9 +180,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_fetch_answers_an_empty_list() {
-        let (app, _dir) = app().await;
-        let request = Request::post("/api/v1/external-tasks/fetch-and-lock")
-            .header(header::CONTENT_TYPE, "application/json")
+        let (app, _dir, store) = app().await;
+        let fetch = || Request::post("/api/v1/external-tasks/fetch-and-lock").header(header::CONTENT_TYPE, "application/json");
+        let (status, _, body) = send(&app, fetch().body(Body::from(r#"{"worker": "w", "topic": "documents.ocr"}"#)).unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let viewer = auth::create_token(&store, "v", auth::Role::Viewer, &[], 0).await.unwrap();
+        let request = fetch().header(header::AUTHORIZATION, format!("Bearer {viewer}")).body(Body::from("{}")).unwrap();
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let token = auth::create_token(&store, "w", auth::Role::Worker, &[], 0).await.unwrap();
+        let request = fetch()
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Body::from(r#"{"worker": "w", "topic": "documents.ocr"}"#))
             .unwrap();
         let (status, content_type, body) = send(&app, request).await;

@@ -330,6 +330,7 @@ impl Engine {
         let message_id = uuid::Uuid::now_v7().to_string();
         let mut tx = self.inner.store.begin().await?;
         let started = crate::trigger::start_for_message(self, &mut tx, name, &message_id, &payload).await?;
+        tx.lock_correlation(name, key).await?;
         let delivery = match tx.take_subscription(name, key).await? {
             Some(sub) => {
                 let event = Event::MessageReceived { token: sub.token as u32, epoch: sub.epoch as u32, payload };
@@ -533,23 +534,26 @@ impl Engine {
                 };
                 self.insert_event_job(tx, &row.id, token, &event, due_at).await?;
             }
-            Effect::Subscribe { token, epoch, message, key } => match tx.take_message(&message, &key, now, &row.id).await? {
-                Some(m) => {
-                    let payload = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-                    self.insert_event_job(tx, &row.id, token, &Event::MessageReceived { token, epoch, payload }, now).await?;
+            Effect::Subscribe { token, epoch, message, key } => {
+                tx.lock_correlation(&message, &key).await?;
+                match tx.take_message(&message, &key, now, &row.id).await? {
+                    Some(m) => {
+                        let payload = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
+                        self.insert_event_job(tx, &row.id, token, &Event::MessageReceived { token, epoch, payload }, now).await?;
+                    }
+                    None => {
+                        tx.insert_subscription(&Subscription {
+                            instance_id: row.id.clone(),
+                            token: token.into(),
+                            epoch: epoch.into(),
+                            message,
+                            key,
+                            created_at: now,
+                        })
+                        .await?;
+                    }
                 }
-                None => {
-                    tx.insert_subscription(&Subscription {
-                        instance_id: row.id.clone(),
-                        token: token.into(),
-                        epoch: epoch.into(),
-                        message,
-                        key,
-                        created_at: now,
-                    })
-                    .await?;
-                }
-            },
+            }
             Effect::CreateTask(t) => {
                 tx.insert_task(&TaskRow {
                     id: uuid::Uuid::now_v7().to_string(),

@@ -9,7 +9,7 @@ pub mod machine;
 pub mod state;
 mod worker;
 
-pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, StartRequest, Started, TaskCompletion, status_of};
+pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, Published, StartRequest, Started, TaskCompletion, status_of};
 pub use external::{ExternalFailure, ExternalTask};
 pub use machine::{CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskRequest, Transition, apply};
 pub use state::{InstanceState, Phase, StepError};

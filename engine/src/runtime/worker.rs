@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::engine::{Engine, EngineError};
 use super::machine::{CallError, CallRequest, Event};
-use crate::clock::Clock as _;
+use crate::clock::{Clock as _, Millis};
 use crate::connector::{ConnectorError, Invocation};
 use crate::store::Job;
 
@@ -38,9 +38,15 @@ impl Engine {
         // A stable lock order across workers (PostgreSQL locks instance rows).
         results.sort_by(|a, b| (&a.0.instance_id, a.0.id).cmp(&(&b.0.instance_id, b.0.id)));
         let mut tx = inner.store.begin().await?;
+        // Fencing for the whole batch in one statement: results of jobs another worker took
+        // over are dropped.
+        let claims: Vec<(i64, i64)> = results.iter().map(|(job, _)| (job.id, job.fence)).collect();
+        let held = tx.finish_jobs(&claims).await?;
+        let ids: Vec<String> = results.iter().filter(|(job, _)| held.contains(&job.id)).map(|(job, _)| job.instance_id.clone()).collect();
+        tx.prefetch_instances(&ids).await?;
         let (mut committed, mut fenced) = (0, 0);
         for (job, event) in results {
-            if !tx.finish_job(job.id, job.fence).await? {
+            if !held.contains(&job.id) {
                 fenced += 1;
                 continue;
             }
@@ -183,7 +189,18 @@ impl Engine {
             None => None,
         };
         let _stop_listener = AbortOnDrop(listener);
+        // Cron triggers (crate::trigger): the earliest next fire time, checked at once.
+        // After a failure, not before `schedule_retry_at`.
+        let (mut next_schedule, mut schedule_retry_at): (Option<Millis>, Millis) = (Some(Millis::MIN), Millis::MIN);
         loop {
+            let now = self.now();
+            if next_schedule.is_some_and(|t| t <= now) && schedule_retry_at <= now {
+                if let Err(e) = self.fire_due_schedules().await {
+                    tracing::error!(error = %e, "firing cron schedules failed; retrying shortly");
+                    schedule_retry_at = now + 1_000;
+                }
+                next_schedule = self.inner.store.next_schedule_at().await.unwrap_or(Some(now + 1_000));
+            }
             let pass = tokio::select! {
                 biased;
                 _ = &mut shutdown => return Ok(()),
@@ -199,7 +216,12 @@ impl Engine {
                 }
             }
             let now = self.now();
-            let next = self.inner.store.next_wakeup().await.ok().flatten();
+            let next_job = self.inner.store.next_wakeup().await.ok().flatten();
+            // Other processes may deploy schedules: re-read, and wake for the earliest.
+            if let Ok(t) = self.inner.store.next_schedule_at().await {
+                next_schedule = t;
+            }
+            let next = next_job.into_iter().chain(next_schedule.map(|t| t.max(schedule_retry_at))).min();
             // Without a listener (or if a notification is missed) poll at least every second.
             let wait_ms = next.map_or(1_000, |t| (t - now).clamp(1, 1_000));
             let wake = self.inner.wake.notified();

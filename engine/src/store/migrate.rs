@@ -1,11 +1,19 @@
 //! Schema migrations, embedded and applied at start-up: one folder per backend with the
 //! same version numbers. Applied versions are recorded in `pratica_migrations`.
 
-pub(super) const SQLITE: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql")), (2, include_str!("../../migrations/sqlite/0002_external_tasks.sql"))];
+pub(super) const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_external_tasks.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_schedules.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_tokens.sql")),
+];
 
-pub(super) const POSTGRES: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_init.sql")), (2, include_str!("../../migrations/postgres/0002_external_tasks.sql"))];
+pub(super) const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../migrations/postgres/0002_external_tasks.sql")),
+    (3, include_str!("../../migrations/postgres/0003_schedules.sql")),
+    (4, include_str!("../../migrations/postgres/0004_tokens.sql")),
+];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.
 pub(super) const POSTGRES_GUARD: &str = "SELECT pg_advisory_xact_lock(7412001)";

@@ -12,11 +12,13 @@
 
 #[macro_use]
 mod queries;
+mod access;
 mod migrate;
 mod postgres;
 mod records;
 mod sqlite;
 
+pub use access::*;
 pub use records::*;
 
 use crate::clock::Millis;
@@ -48,10 +50,20 @@ pub enum Store {
 }
 
 /// A write transaction.
+///
+/// Writes that nothing in the transaction reads back are buffered and written as multi-row
+/// statements when the transaction commits (or before a statement that could depend on
+/// them): new history entries, new jobs, and instance updates (loaded instances are cached,
+/// so a second event for the same instance sees the first one's state). A batch of
+/// transitions thus costs a few statements instead of several per transition.
 pub struct Tx {
     inner: TxInner,
     /// Jobs were added: wake the workers of other processes at commit (PostgreSQL).
     added_jobs: bool,
+    history: Vec<HistoryRow>,
+    jobs: Vec<NewJob>,
+    instances: std::collections::HashMap<String, InstanceRow>,
+    dirty: std::collections::BTreeSet<String>,
 }
 
 enum TxInner {
@@ -114,7 +126,7 @@ impl Store {
             Store::Sqlite(p) => TxInner::Sqlite(sqlite::begin_write(p).await?),
             Store::Postgres(p) => TxInner::Postgres(postgres::begin_write(p).await?),
         };
-        Ok(Tx { inner, added_jobs: false })
+        Ok(Tx { inner, added_jobs: false, history: Vec::new(), jobs: Vec::new(), instances: Default::default(), dirty: Default::default() })
     }
 
     /// A listener that receives a notification whenever a transaction that added jobs
@@ -201,6 +213,88 @@ impl Store {
         on_pool!(self, execute_raw(sql))
     }
 
+    // ---- API tokens, console users, readiness, paged listings (the HTTP API) ----
+
+    /// Stores a new API token; a name already used is a [`StoreError::Conflict`].
+    pub async fn insert_token(&self, row: &TokenRow) -> Result<(), StoreError> {
+        match on_pool!(self, insert_token(row)) {
+            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict { entity: "token", id: row.name.clone() }),
+            other => other,
+        }
+    }
+
+    /// The token whose text hashes to `hash` (revoked or not).
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        on_pool!(self, token_by_hash(hash))
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        on_pool!(self, list_tokens())
+    }
+
+    /// Revokes a token by name; `false` if there is no such active token.
+    pub async fn revoke_token(&self, name: &str, now: Millis) -> Result<bool, StoreError> {
+        on_pool!(self, revoke_token(name, now))
+    }
+
+    /// Stores a new console user; a name already used is a [`StoreError::Conflict`].
+    pub async fn insert_user(&self, row: &UserRow) -> Result<(), StoreError> {
+        match on_pool!(self, insert_user(row)) {
+            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict { entity: "user", id: row.username.clone() }),
+            other => other,
+        }
+    }
+
+    pub async fn user(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
+        on_pool!(self, get_user(username))
+    }
+
+    /// Whether the database answers and every embedded migration is applied.
+    pub async fn is_ready(&self) -> Result<bool, StoreError> {
+        let applied = on_pool!(self, applied_migrations())?;
+        let expected = match self {
+            Store::Sqlite(_) => migrate::SQLITE,
+            Store::Postgres(_) => migrate::POSTGRES,
+        };
+        Ok(expected.iter().all(|(v, _)| applied.contains(v)))
+    }
+
+    /// One page of instances in `(started_at, id)` order.
+    pub async fn instances_page(&self, query: &InstanceQuery) -> Result<Vec<InstanceRow>, StoreError> {
+        on_pool!(self, page_instances(query))
+    }
+
+    /// Tasks matching `query` (offices: any of a list).
+    pub async fn tasks_matching(&self, query: &TaskQuery) -> Result<Vec<TaskRow>, StoreError> {
+        on_pool!(self, query_tasks(query))
+    }
+
+    // ---- end of the HTTP API block ----
+
+    // ---- triggers: cron schedules (crate::trigger) ----
+
+    /// Schedules whose next fire time is at or before `now`, earliest first.
+    pub async fn due_schedules(&self, now: Millis, limit: i64) -> Result<Vec<ScheduleRow>, StoreError> {
+        on_pool!(self, due_schedules(now, limit))
+    }
+
+    /// Every cron schedule, by workflow and trigger.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        on_pool!(self, list_schedules())
+    }
+
+    /// The webhook or message triggers (`kind`) called `name`.
+    pub async fn triggers_named(&self, kind: &str, name: &str) -> Result<Vec<TriggerName>, StoreError> {
+        on_pool!(self, list_triggers_named(kind, name))
+    }
+
+    /// The earliest next fire time of any schedule.
+    pub async fn next_schedule_at(&self) -> Result<Option<Millis>, StoreError> {
+        on_pool!(self, next_schedule_at())
+    }
+
+    // ---- end of the triggers block ----
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(p) => p.close().await,
@@ -210,7 +304,25 @@ impl Store {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// Writes the buffered rows.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.history.is_empty() {
+            let rows = std::mem::take(&mut self.history);
+            on_tx!(self, insert_history_rows(&rows))?;
+        }
+        if !self.jobs.is_empty() {
+            let jobs = std::mem::take(&mut self.jobs);
+            on_tx!(self, insert_job_rows(&jobs))?;
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            let row = self.instances[&id].clone();
+            on_tx!(self, update_instance(&row))?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(mut t) => {
@@ -224,9 +336,32 @@ impl Tx {
         Ok(())
     }
 
-    /// Loads an instance for update (row-locked on PostgreSQL).
+    /// Loads an instance for update (row-locked on PostgreSQL); within the transaction, the
+    /// latest version written by [`Tx::update_instance`].
     pub async fn instance_for_update(&mut self, id: &str) -> Result<Option<InstanceRow>, StoreError> {
-        on_tx!(self, instance_for_update(id))
+        if let Some(row) = self.instances.get(id) {
+            return Ok(Some(row.clone()));
+        }
+        let row = on_tx!(self, instance_for_update(id))?;
+        if let Some(row) = &row {
+            self.instances.insert(id.to_string(), row.clone());
+        }
+        Ok(row)
+    }
+
+    /// Loads and locks several instances in one statement (in id order, the lock order every
+    /// worker uses), so that the transitions of a batch need no further reads.
+    pub async fn prefetch_instances(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        let mut wanted: Vec<String> = ids.iter().filter(|id| !self.instances.contains_key(*id)).cloned().collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for row in on_tx!(self, instances_for_update(&wanted))? {
+            self.instances.insert(row.id.clone(), row);
+        }
+        Ok(())
     }
 
     pub async fn insert_instance(&mut self, row: &InstanceRow) -> Result<(), StoreError> {
@@ -237,17 +372,34 @@ impl Tx {
         on_tx!(self, find_by_request_id(workflow, request_id))
     }
 
+    /// Records a new state of an instance (written at commit).
     pub async fn update_instance(&mut self, row: &InstanceRow) -> Result<(), StoreError> {
-        on_tx!(self, update_instance(row))
+        self.instances.insert(row.id.clone(), row.clone());
+        self.dirty.insert(row.id.clone());
+        Ok(())
     }
 
+    /// Appends a history entry (written at commit).
     pub async fn insert_history(&mut self, row: &HistoryRow) -> Result<(), StoreError> {
-        on_tx!(self, insert_history(row))
+        self.history.push(row.clone());
+        Ok(())
     }
 
+    /// Adds a job (written at commit).
     pub async fn insert_job(&mut self, job: &NewJob) -> Result<(), StoreError> {
         self.added_jobs = true;
-        on_tx!(self, insert_job(job))
+        self.jobs.push(job.clone());
+        Ok(())
+    }
+
+    /// Deletes the claimed jobs the caller still holds (fence unchanged), in one statement;
+    /// returns the ids deleted. A job missing from the answer was taken over by another
+    /// worker: its result must not be committed.
+    pub async fn finish_jobs(&mut self, claims: &[(i64, i64)]) -> Result<std::collections::HashSet<i64>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Default::default());
+        }
+        Ok(on_tx!(self, finish_jobs(claims))?.into_iter().collect())
     }
 
     /// Deletes a claimed job if the caller still holds it (its fence is unchanged).
@@ -270,6 +422,8 @@ impl Tx {
     /// Deletes pending jobs, subscriptions and open tasks of the given tokens, and returns
     /// the running child instances started by them.
     pub async fn discard_tokens(&mut self, instance: &str, tokens: &[u32], now: Millis) -> Result<Vec<String>, StoreError> {
+        // Buffered jobs of these tokens must exist before they can be deleted.
+        self.flush().await?;
         let mut children = Vec::new();
         for &token in tokens {
             let token = i64::from(token);
@@ -303,6 +457,20 @@ impl Tx {
         on_tx!(self, insert_subscription(s))
     }
 
+    /// Serialises, until the end of the transaction, everything that pairs messages named
+    /// `message` and keyed `key` with their subscriptions, so that a publication and an
+    /// instance starting to wait cannot miss each other (PostgreSQL; SQLite write
+    /// transactions are exclusive already).
+    pub async fn lock_correlation(&mut self, message: &str, key: &str) -> Result<(), StoreError> {
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7412002))")
+                .bind(format!("{message}\u{1f}{key}"))
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Removes and returns the oldest subscription waiting for `message` with `key`.
     pub async fn take_subscription(&mut self, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
         on_tx!(self, take_subscription(message, key))
@@ -316,4 +484,60 @@ impl Tx {
     pub async fn take_message(&mut self, name: &str, key: &str, now: Millis, consumer: &str) -> Result<Option<MessageRow>, StoreError> {
         on_tx!(self, take_message(name, key, now, consumer))
     }
+
+    // ---- triggers: cron schedules and webhook/message names (crate::trigger) ----
+
+    /// Replaces the triggers of `workflow` (its latest version's).
+    pub async fn replace_triggers(&mut self, workflow: &str, schedules: &[ScheduleRow], names: &[TriggerName]) -> Result<(), StoreError> {
+        on_tx!(self, replace_triggers(workflow, schedules, names))
+    }
+
+    /// The webhook or message triggers (`kind`) called `name`.
+    pub async fn triggers_named(&mut self, kind: &str, name: &str) -> Result<Vec<TriggerName>, StoreError> {
+        on_tx!(self, triggers_named(kind, name))
+    }
+
+    /// Moves schedule `id` from `due` to `next` if it is still due at `due`; `false` means
+    /// another process fired it first.
+    pub async fn claim_schedule(&mut self, id: &str, due: Millis, next: Millis) -> Result<bool, StoreError> {
+        on_tx!(self, claim_schedule(id, due, next))
+    }
+
+    /// Removes schedule `id` if it is still due at `due` (a schedule that never fires again).
+    pub async fn delete_schedule(&mut self, id: &str, due: Millis) -> Result<bool, StoreError> {
+        on_tx!(self, delete_schedule(id, due))
+    }
+
+    // ---- end of the triggers block ----
 }
+
+// ---- triggers: rows (crate::trigger) ----
+
+/// A cron trigger of the latest version of a workflow, with its next fire time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    /// `<workflow>#<trigger index>`.
+    pub id: String,
+    pub workflow: String,
+    pub version: i64,
+    /// The trigger's position in the workflow's `triggers:`.
+    pub trigger_ix: i64,
+    pub schedule: String,
+    pub timezone: String,
+    /// UTC milliseconds.
+    pub next_fire_at: Millis,
+    pub created_at: Millis,
+}
+
+/// A webhook or message trigger of the latest version of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerName {
+    /// `webhook` or `message`.
+    pub kind: String,
+    pub name: String,
+    pub workflow: String,
+    pub version: i64,
+    pub trigger_ix: i64,
+}
+
+// ---- end of the triggers rows ----

@@ -8,6 +8,7 @@ macro_rules! shared_queries {
         use sqlx::{AssertSqlSafe, Pool, QueryBuilder, Row as _, Transaction};
 
         use super::records::*;
+        use super::access::*;
         use super::StoreError;
         use crate::clock::Millis;
 
@@ -147,6 +148,84 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        // ---- set-based writes: one statement for many rows (group commit) ----
+
+        /// Most rows per multi-row statement (SQLite allows 32,766 parameters).
+        const ROWS_PER_STATEMENT: usize = 400;
+
+        pub(super) async fn insert_history_rows(tx: &mut Tx, rows: &[HistoryRow]) -> Result<(), StoreError> {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new("INSERT INTO history (instance_id, seq, at, kind, step, data, actor, prev_hash, hash) ");
+                q.push_values(chunk, |mut b, h| {
+                    b.push_bind(h.instance_id.clone())
+                        .push_bind(h.seq)
+                        .push_bind(h.at)
+                        .push_bind(h.kind.clone())
+                        .push_bind(h.step.clone())
+                        .push_bind(h.data.clone())
+                        .push_bind(h.actor.clone())
+                        .push_bind(h.prev_hash.clone())
+                        .push_bind(h.hash.clone());
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        pub(super) async fn insert_job_rows(tx: &mut Tx, jobs: &[NewJob]) -> Result<(), StoreError> {
+            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new("INSERT INTO jobs (instance_id, token, kind, payload, due_at, created_at, topic) ");
+                q.push_values(chunk, |mut b, j| {
+                    b.push_bind(j.instance_id.clone())
+                        .push_bind(j.token)
+                        .push_bind(j.kind.clone())
+                        .push_bind(j.payload.clone())
+                        .push_bind(j.due_at)
+                        .push_bind(j.created_at)
+                        .push_bind(j.topic.clone());
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Deletes the claimed jobs whose fence is unchanged; returns the ids deleted.
+        pub(super) async fn finish_jobs(tx: &mut Tx, claims: &[(i64, i64)]) -> Result<Vec<i64>, StoreError> {
+            let mut done = Vec::with_capacity(claims.len());
+            for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new("DELETE FROM jobs WHERE (id, fence) IN (");
+                let mut first = true;
+                for (id, fence) in chunk {
+                    q.push(if first { "(" } else { ", (" }).push_bind(*id).push(", ").push_bind(*fence).push(")");
+                    first = false;
+                }
+                q.push(") RETURNING id");
+                let rows = q.build().fetch_all(&mut **tx).await?;
+                for r in &rows {
+                    done.push(r.try_get::<i64, _>("id")?);
+                }
+            }
+            Ok(done)
+        }
+
+        /// Loads (and on PostgreSQL locks, in id order) several instances at once.
+        pub(super) async fn instances_for_update(tx: &mut Tx, ids: &[String]) -> Result<Vec<InstanceRow>, StoreError> {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ("));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.clone());
+                }
+                q.push(format!(") ORDER BY id {}", $lock));
+                let rows = q.build().fetch_all(&mut **tx).await?;
+                for r in &rows {
+                    out.push(instance_row(r)?);
+                }
+            }
+            Ok(out)
+        }
+
         // ---- reads on the pool ----
 
         pub(super) async fn get_instance(pool: &Pool<$Db>, id: &str) -> Result<Option<InstanceRow>, StoreError> {
@@ -270,6 +349,151 @@ macro_rules! shared_queries {
             Ok(done.rows_affected())
         }
 
+        // ---- API tokens, console users, paged listings (the HTTP API) ----
+
+        fn token_row(r: &$Row) -> Result<TokenRow, sqlx::Error> {
+            Ok(TokenRow {
+                name: r.try_get("name")?,
+                hash: r.try_get("hash")?,
+                role: r.try_get("role")?,
+                offices: r.try_get("offices")?,
+                created_at: r.try_get("created_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn user_row(r: &$Row) -> Result<UserRow, sqlx::Error> {
+            Ok(UserRow {
+                username: r.try_get("username")?,
+                password_hash: r.try_get("password_hash")?,
+                role: r.try_get("role")?,
+                offices: r.try_get("offices")?,
+                created_at: r.try_get("created_at")?,
+                disabled_at: r.try_get("disabled_at")?,
+            })
+        }
+
+        pub(super) async fn insert_token(pool: &Pool<$Db>, t: &TokenRow) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO api_tokens (name, hash, role, offices, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&t.name)
+                .bind(&t.hash)
+                .bind(&t.role)
+                .bind(&t.offices)
+                .bind(t.created_at)
+                .bind(t.revoked_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn token_by_hash(pool: &Pool<$Db>, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+            let row = sqlx::query("SELECT name, hash, role, offices, created_at, revoked_at FROM api_tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(token_row).transpose()?)
+        }
+
+        pub(super) async fn list_tokens(pool: &Pool<$Db>) -> Result<Vec<TokenRow>, StoreError> {
+            let rows = sqlx::query("SELECT name, hash, role, offices, created_at, revoked_at FROM api_tokens ORDER BY name").fetch_all(pool).await?;
+            Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn revoke_token(pool: &Pool<$Db>, name: &str, now: Millis) -> Result<bool, StoreError> {
+            let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL").bind(name).bind(now).execute(pool).await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(super) async fn insert_user(pool: &Pool<$Db>, u: &UserRow) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO users (username, password_hash, role, offices, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&u.username)
+                .bind(&u.password_hash)
+                .bind(&u.role)
+                .bind(&u.offices)
+                .bind(u.created_at)
+                .bind(u.disabled_at)
+                .execute(pool)
+                .await?;
+            Ok(())
+        }
+
+        pub(super) async fn get_user(pool: &Pool<$Db>, username: &str) -> Result<Option<UserRow>, StoreError> {
+            let row = sqlx::query("SELECT username, password_hash, role, offices, created_at, disabled_at FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.as_ref().map(user_row).transpose()?)
+        }
+
+        pub(super) async fn applied_migrations(pool: &Pool<$Db>) -> Result<Vec<i64>, StoreError> {
+            let rows = sqlx::query("SELECT version FROM pratica_migrations ORDER BY version").fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| r.try_get("version")).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn page_instances(pool: &Pool<$Db>, f: &InstanceQuery) -> Result<Vec<InstanceRow>, StoreError> {
+            let mut q = QueryBuilder::<$Db>::new(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE 1 = 1"));
+            if let Some(w) = &f.workflow {
+                q.push(" AND workflow = ").push_bind(w.clone());
+            }
+            if let Some(v) = f.version {
+                q.push(" AND version = ").push_bind(v);
+            }
+            if let Some(s) = &f.status {
+                q.push(" AND status = ").push_bind(s.clone());
+            }
+            if let Some(k) = &f.business_key {
+                q.push(" AND business_key = ").push_bind(k.clone());
+            }
+            if let Some(t) = f.started_after {
+                q.push(" AND started_at >= ").push_bind(t);
+            }
+            if let Some(t) = f.started_before {
+                q.push(" AND started_at < ").push_bind(t);
+            }
+            if let Some(t) = f.ended_after {
+                q.push(" AND ended_at >= ").push_bind(t);
+            }
+            if let Some(t) = f.ended_before {
+                q.push(" AND ended_at < ").push_bind(t);
+            }
+            if let Some((at, id)) = &f.after {
+                q.push(" AND (started_at > ").push_bind(*at).push(" OR (started_at = ").push_bind(*at).push(" AND id > ").push_bind(id.clone()).push("))");
+            }
+            q.push(" ORDER BY started_at, id LIMIT ").push_bind(f.limit);
+            let rows = q.build().fetch_all(pool).await?;
+            Ok(rows.iter().map(instance_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn query_tasks(pool: &Pool<$Db>, f: &TaskQuery) -> Result<Vec<TaskRow>, StoreError> {
+            let mut q = QueryBuilder::<$Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
+            if let Some(s) = &f.status {
+                q.push(" AND status = ").push_bind(s.clone());
+            }
+            if let Some(offices) = &f.offices {
+                if offices.is_empty() {
+                    q.push(" AND 1 = 0");
+                } else {
+                    q.push(" AND office IN (");
+                    let mut list = q.separated(", ");
+                    for o in offices {
+                        list.push_bind(o.clone());
+                    }
+                    q.push(")");
+                }
+            }
+            if let Some(r) = &f.role {
+                q.push(" AND role = ").push_bind(r.clone());
+            }
+            if let Some(a) = &f.assignee {
+                q.push(" AND assignee = ").push_bind(a.clone());
+            }
+            q.push(" ORDER BY due_at, created_at, id LIMIT ").push_bind(f.limit);
+            let rows = q.build().fetch_all(pool).await?;
+            Ok(rows.iter().map(task_row).collect::<Result<_, _>>()?)
+        }
+
+        // ---- end of the HTTP API block ----
+
         // ---- writes in a transaction ----
 
         pub(super) async fn instance_for_update(tx: &mut Tx, id: &str) -> Result<Option<InstanceRow>, StoreError> {
@@ -332,38 +556,6 @@ macro_rules! shared_queries {
             .bind(&r.history_head)
             .execute(&mut **tx)
             .await?;
-            Ok(())
-        }
-
-        pub(super) async fn insert_history(tx: &mut Tx, h: &HistoryRow) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO history (instance_id, seq, at, kind, step, data, actor, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&h.instance_id)
-            .bind(h.seq)
-            .bind(h.at)
-            .bind(&h.kind)
-            .bind(&h.step)
-            .bind(&h.data)
-            .bind(&h.actor)
-            .bind(&h.prev_hash)
-            .bind(&h.hash)
-            .execute(&mut **tx)
-            .await?;
-            Ok(())
-        }
-
-        pub(super) async fn insert_job(tx: &mut Tx, j: &NewJob) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO jobs (instance_id, token, kind, payload, due_at, created_at, topic) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&j.instance_id)
-                .bind(j.token)
-                .bind(&j.kind)
-                .bind(&j.payload)
-                .bind(j.due_at)
-                .bind(j.created_at)
-                .bind(&j.topic)
-                .execute(&mut **tx)
-                .await?;
             Ok(())
         }
 
@@ -561,5 +753,114 @@ macro_rules! shared_queries {
             sqlx::query("UPDATE messages SET consumed_by = $2 WHERE id = $1").bind(&m.id).bind(consumer).execute(&mut **tx).await?;
             Ok(Some(m))
         }
+
+        // ---- triggers: cron schedules and webhook/message names (crate::trigger) ----
+
+        fn schedule_row(r: &$Row) -> Result<crate::store::ScheduleRow, sqlx::Error> {
+            Ok(crate::store::ScheduleRow {
+                id: r.try_get("id")?,
+                workflow: r.try_get("workflow")?,
+                version: r.try_get("version")?,
+                trigger_ix: r.try_get("trigger_ix")?,
+                schedule: r.try_get("schedule")?,
+                timezone: r.try_get("timezone")?,
+                next_fire_at: r.try_get("next_fire_at")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        const SCHEDULE_COLUMNS: &str = "id, workflow, version, trigger_ix, schedule, timezone, next_fire_at, created_at";
+
+        pub(super) async fn replace_triggers(
+            tx: &mut Tx,
+            workflow: &str,
+            schedules: &[crate::store::ScheduleRow],
+            names: &[crate::store::TriggerName],
+        ) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM schedules WHERE workflow = $1").bind(workflow).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM trigger_names WHERE workflow = $1").bind(workflow).execute(&mut **tx).await?;
+            for s in schedules {
+                sqlx::query(AssertSqlSafe(format!("INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")))
+                    .bind(&s.id)
+                    .bind(&s.workflow)
+                    .bind(s.version)
+                    .bind(s.trigger_ix)
+                    .bind(&s.schedule)
+                    .bind(&s.timezone)
+                    .bind(s.next_fire_at)
+                    .bind(s.created_at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            for n in names {
+                sqlx::query("INSERT INTO trigger_names (kind, name, workflow, version, trigger_ix) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&n.kind)
+                    .bind(&n.name)
+                    .bind(&n.workflow)
+                    .bind(n.version)
+                    .bind(n.trigger_ix)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        fn trigger_name_row(r: &$Row) -> Result<crate::store::TriggerName, sqlx::Error> {
+            Ok(crate::store::TriggerName {
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                workflow: r.try_get("workflow")?,
+                version: r.try_get("version")?,
+                trigger_ix: r.try_get("trigger_ix")?,
+            })
+        }
+
+        const TRIGGERS_NAMED: &str =
+            "SELECT kind, name, workflow, version, trigger_ix FROM trigger_names WHERE kind = $1 AND name = $2 ORDER BY workflow, trigger_ix";
+
+        pub(super) async fn triggers_named(tx: &mut Tx, kind: &str, name: &str) -> Result<Vec<crate::store::TriggerName>, StoreError> {
+            let rows = sqlx::query(TRIGGERS_NAMED).bind(kind).bind(name).fetch_all(&mut **tx).await?;
+            Ok(rows.iter().map(trigger_name_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn list_triggers_named(pool: &Pool<$Db>, kind: &str, name: &str) -> Result<Vec<crate::store::TriggerName>, StoreError> {
+            let rows = sqlx::query(TRIGGERS_NAMED).bind(kind).bind(name).fetch_all(pool).await?;
+            Ok(rows.iter().map(trigger_name_row).collect::<Result<_, _>>()?)
+        }
+
+        /// Moves a due schedule to its next fire time if it is still due at `due`: the
+        /// claim that makes each due time fire once across processes.
+        pub(super) async fn claim_schedule(tx: &mut Tx, id: &str, due: Millis, next: Millis) -> Result<bool, StoreError> {
+            let done = sqlx::query("UPDATE schedules SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2")
+                .bind(id)
+                .bind(due)
+                .bind(next)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(super) async fn delete_schedule(tx: &mut Tx, id: &str, due: Millis) -> Result<bool, StoreError> {
+            let done = sqlx::query("DELETE FROM schedules WHERE id = $1 AND next_fire_at = $2").bind(id).bind(due).execute(&mut **tx).await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(super) async fn due_schedules(pool: &Pool<$Db>, now: Millis, limit: i64) -> Result<Vec<crate::store::ScheduleRow>, StoreError> {
+            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE next_fire_at <= $1 ORDER BY next_fire_at, id LIMIT $2");
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(pool).await?;
+            Ok(rows.iter().map(schedule_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn list_schedules(pool: &Pool<$Db>) -> Result<Vec<crate::store::ScheduleRow>, StoreError> {
+            let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY workflow, trigger_ix");
+            let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await?;
+            Ok(rows.iter().map(schedule_row).collect::<Result<_, _>>()?)
+        }
+
+        pub(super) async fn next_schedule_at(pool: &Pool<$Db>) -> Result<Option<Millis>, StoreError> {
+            Ok(sqlx::query("SELECT MIN(next_fire_at) AS t FROM schedules").fetch_one(pool).await?.try_get("t")?)
+        }
+
+        // ---- end of the triggers block ----
     };
 }

@@ -312,7 +312,9 @@ pub(crate) async fn deploy(engine: &pratica_engine::runtime::Engine, source: &st
 /// Prints one result line on standard output, with the machine's load average then (the
 /// figures of a busy machine are not comparable with a quiet one's).
 pub(crate) fn emit(mut line: Map<String, Value>) {
-    if let Some(load) = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok())) {
+    if let Some(load) =
+        std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+    {
         line.insert("loadavg_1m".into(), json!(load));
     }
     let mut out = std::io::stdout().lock();
@@ -359,7 +361,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.scale > 0.0, "--scale must be positive");
     anyhow::ensure!(!args.batch.is_empty() && args.batch.iter().all(|b| *b > 0), "--batch needs positive sizes");
     let scratch = Scratch::default();
-    let result = run_all(&args, &scratch).await;
+    // Interrupted or not, leave no scratch database behind.
+    let result = tokio::select! {
+        r = run_all(&args, &scratch) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     scratch.cleanup().await;
     result
 }

@@ -47,7 +47,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let n = ctx.count(1000, BATCH);
     let fresh = ctx.scratch.fresh(ctx.target, "p");
     let store = Store::connect(&fresh.url).await?;
-    let engine = Engine::new(store.clone(), Registry::builtin(), Arc::new(SystemClock), EngineConfig { batch: BATCH, ..EngineConfig::default() });
+    let engine =
+        Engine::new(store.clone(), Registry::builtin(), Arc::new(SystemClock), EngineConfig { batch: BATCH, ..EngineConfig::default() });
     super::deploy(&engine, &linear_noop("bench-p", "Benchmark P: ten no-op steps", STEPS)).await?;
     let start_secs = start_all(&engine, "bench-p", n, 8, |i| json!({ "i": i })).await?;
     let d = drain(&engine).await?;
@@ -84,7 +85,10 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         engine_us_per_step,
         start_secs * 1e6 / n as f64,
         total,
-        line["pieces_us_per_step"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        line["pieces_us_per_step"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
     );
     Ok(())
 }
@@ -112,7 +116,8 @@ async fn pieces(engine: &Engine, store: &Store) -> anyhow::Result<(Clocks, usize
         for job in &jobs {
             let done = clocks.time("sql_finish_job", tx.finish_job(job.id, job.fence)).await?;
             anyhow::ensure!(done, "job {} was fenced", job.id);
-            let mut row: InstanceRow = clocks.time("sql_load_instance", tx.instance_for_update(&job.instance_id)).await?.expect("instance exists");
+            let mut row: InstanceRow =
+                clocks.time("sql_load_instance", tx.instance_for_update(&job.instance_id)).await?.expect("instance exists");
             let state: InstanceState = clocks.time_sync("json_state_parse", || serde_json::from_str(&row.state))?;
             let _input: Value = clocks.time_sync("json_input_parse", || serde_json::from_str(&row.input))?;
             clocks.time("sql_insert_job", tx.insert_job(&new_job(&job.instance_id, &payload, now))).await?;
@@ -190,5 +195,13 @@ fn call_payload(instance: &str) -> String {
 }
 
 fn new_job(instance: &str, payload: &str, now: i64) -> NewJob {
-    NewJob { instance_id: instance.into(), token: 0, kind: "call".into(), payload: payload.into(), due_at: now, created_at: now, topic: None }
+    NewJob {
+        instance_id: instance.into(),
+        token: 0,
+        kind: "call".into(),
+        payload: payload.into(),
+        due_at: now,
+        created_at: now,
+        topic: None,
+    }
 }

@@ -1,0 +1,96 @@
+//! `pratica token create|list|revoke` (API tokens) and `pratica user create` (console users).
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, bail};
+use pratica_engine::clock::to_rfc3339;
+use pratica_engine::store::{Store, StoreError, UserRow};
+
+use crate::http::auth::{self, Role};
+
+fn parse_role(role: &str) -> anyhow::Result<Role> {
+    Role::parse(role).with_context(|| {
+        format!("unknown role `{role}`: use one of {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+    })
+}
+
+fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+        bail!("{what} `{name}`: use 1 to 100 letters, digits, `-`, `_`, `.` or `@`");
+    }
+    Ok(())
+}
+
+fn check_offices(role: Role, offices: &[String]) -> anyhow::Result<()> {
+    if role == Role::Operator && offices.is_empty() {
+        bail!("an operator needs at least one --office");
+    }
+    Ok(())
+}
+
+/// Creates a token and prints it (the only time it is shown).
+pub async fn create(store: &Store, name: &str, role: &str, offices: &[String], now: i64, out: &mut impl Write) -> anyhow::Result<()> {
+    check_name("token name", name)?;
+    let role = parse_role(role)?;
+    check_offices(role, offices)?;
+    let token = match auth::create_token(store, name, role, offices, now).await {
+        Err(StoreError::Conflict { .. }) => bail!("a token named `{name}` already exists"),
+        other => other?,
+    };
+    writeln!(out, "{token}")?;
+    Ok(())
+}
+
+/// Lists tokens by name (never their text).
+pub async fn list(store: &Store, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "{:<24} {:<9} {:<16} {:<25} revoked", "name", "role", "offices", "created")?;
+    for t in store.tokens().await? {
+        let offices: Vec<String> = serde_json::from_str(&t.offices).unwrap_or_default();
+        let offices = if offices.is_empty() { "-".to_string() } else { offices.join(",") };
+        let revoked = t.revoked_at.map(to_rfc3339).unwrap_or_else(|| "-".into());
+        writeln!(out, "{:<24} {:<9} {:<16} {:<25} {revoked}", t.name, t.role, offices, to_rfc3339(t.created_at))?;
+    }
+    Ok(())
+}
+
+/// Revokes a token by name; it is refused from then on.
+pub async fn revoke(store: &Store, name: &str, now: i64, out: &mut impl Write) -> anyhow::Result<()> {
+    if !store.revoke_token(name, now).await? {
+        bail!("no active token named `{name}`");
+    }
+    writeln!(out, "revoked {name}")?;
+    Ok(())
+}
+
+/// Creates a console user with the password read from the first line of `password_input`.
+pub async fn create_user(
+    store: &Store,
+    username: &str,
+    role: &str,
+    offices: &[String],
+    password_input: impl BufRead,
+    now: i64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    check_name("user name", username)?;
+    let role = parse_role(role)?;
+    check_offices(role, offices)?;
+    let password = password_input.lines().next().transpose()?.unwrap_or_default();
+    if password.chars().count() < 12 {
+        bail!("the password must be at least 12 characters");
+    }
+    let row = UserRow {
+        username: username.to_string(),
+        password_hash: auth::hash_password(&password).map_err(anyhow::Error::msg)?,
+        role: role.as_str().to_string(),
+        offices: serde_json::to_string(offices)?,
+        created_at: now,
+        disabled_at: None,
+    };
+    match store.insert_user(&row).await {
+        Err(StoreError::Conflict { .. }) => bail!("a user named `{username}` already exists"),
+        other => other?,
+    }
+    writeln!(out, "created user {username} ({role})")?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Authentication and roles.
+//!
+//! Every `/api/v1` route needs `Authorization: Bearer prt_...`: an opaque random token
+//! stored only as its SHA-256 (`pratica token create`). A missing, unknown or revoked token
+//! is `401 unauthenticated`; a role without the permission is `403 forbidden`, naming what
+//! is missing. `/healthz` and `/readyz` are open.
+//!
+//! | permission | admin | analyst | operator | worker | viewer |
+//! |---|---|---|---|---|---|
+//! | read workflows | ✓ | ✓ | ✓ | | ✓ |
+//! | deploy / validate workflows | ✓ | ✓ | | | |
+//! | read instances and history | ✓ | ✓ | ✓ | | ✓ |
+//! | start, cancel, retry instances | ✓ | | | | |
+//! | publish messages | ✓ | | | | |
+//! | read tasks | ✓ | ✓ | own offices | | ✓ |
+//! | claim, unclaim, complete tasks | ✓ | | own offices | | |
+//! | external-task protocol | ✓ | | | ✓ | |
+//!
+//! An operator never learns of tasks outside their offices: listing filters them out and
+//! any other access answers 404, as for a task that does not exist.
+//!
+//! Console users (`pratica user create`) have argon2id password hashes; [`verify_password`]
+//! checks one.
+
+use std::fmt;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use pratica_engine::store::TaskRow;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The prefix of every API token, so leaked tokens are easy to recognise.
+pub const TOKEN_PREFIX: &str = "prt_";
+
+/// What a token (or console user) may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Analyst,
+    Operator,
+    Worker,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Analyst, Role::Operator, Role::Worker, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Operator => "operator",
+            Role::Worker => "worker",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    ReadWorkflows,
+    DeployWorkflows,
+    ReadInstances,
+    ManageInstances,
+    PublishMessages,
+    ReadTasks,
+    WorkTasks,
+    ExternalTasks,
+}
+
+impl Permission {
+    /// The roles that hold it.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Permission::ReadWorkflows => &[Admin, Analyst, Operator, Viewer],
+            Permission::DeployWorkflows => &[Admin, Analyst],
+            Permission::ReadInstances => &[Admin, Analyst, Operator, Viewer],
+            Permission::ManageInstances => &[Admin],
+            Permission::PublishMessages => &[Admin],
+            Permission::ReadTasks => &[Admin, Analyst, Operator, Viewer],
+            Permission::WorkTasks => &[Admin, Operator],
+            Permission::ExternalTasks => &[Admin, Worker],
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::ReadWorkflows => "read workflows",
+            Permission::DeployWorkflows => "deploy or validate workflows",
+            Permission::ReadInstances => "read instances",
+            Permission::ManageInstances => "start, cancel or retry instances",
+            Permission::PublishMessages => "publish messages",
+            Permission::ReadTasks => "read tasks",
+            Permission::WorkTasks => "claim or complete tasks",
+            Permission::ExternalTasks => "use the external-task protocol",
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name: the actor recorded in history and task assignments.
+    pub name: String,
+    pub role: Role,
+    /// For operators: the offices whose tasks they see and work.
+    pub offices: Vec<String>,
+}
+
+impl Caller {
+    /// `403 forbidden` unless the caller's role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        let roles = permission.roles();
+        if roles.contains(&self.role) {
+            return Ok(());
+        }
+        let needed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "role `{}` may not {}: it needs one of the roles {}",
+            self.role,
+            permission.describe(),
+            needed.join(", ")
+        )))
+    }
+
+    /// Whether the caller may see `task` at all (operators: only their offices).
+    pub fn sees_task(&self, task: &TaskRow) -> bool {
+        match self.role {
+            Role::Operator => task.office.as_ref().is_some_and(|o| self.offices.contains(o)),
+            _ => true,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let caller = authenticate(parts, state).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let missing = || ApiError::Unauthenticated("send `Authorization: Bearer <token>` with an API token (`pratica token create`)".into());
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(missing());
+    }
+    let token = token.trim();
+    let refused = || ApiError::Unauthenticated("the API token is unknown or revoked".into());
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Err(refused());
+    }
+    let row = state.engine().store().token_by_hash(&hash_token(token)).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let row = row.filter(|r| r.revoked_at.is_none()).ok_or_else(refused)?;
+    let role = Role::parse(&row.role).ok_or_else(refused)?;
+    let offices = serde_json::from_str(&row.offices).unwrap_or_default();
+    Ok(Caller { name: row.name, role, offices })
+}
+
+/// Middleware for the external-task routes: worker or admin tokens only.
+pub async fn require_external(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    caller.require(Permission::ExternalTasks)?;
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// Creates a token named `name` and returns its text, which is shown only this once.
+pub async fn create_token(
+    store: &pratica_engine::store::Store,
+    name: &str,
+    role: Role,
+    offices: &[String],
+    now: pratica_engine::clock::Millis,
+) -> Result<String, pratica_engine::store::StoreError> {
+    let token = generate_token();
+    let row = pratica_engine::store::TokenRow {
+        name: name.to_string(),
+        hash: hash_token(&token),
+        role: role.as_str().to_string(),
+        offices: serde_json::to_string(offices).expect("strings serialize"),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.insert_token(&row).await?;
+    Ok(token)
+}
+
+/// A new token: `prt_` and 32 random bytes, base64url without padding.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The stored form of a token: SHA-256 of its text, hex encoded.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An argon2id hash (default parameters, random salt) of a console password, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let hash: PasswordHash = Argon2::default().hash_password(password.as_bytes()).map_err(|e| format!("cannot hash the password: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches a stored PHC hash (false for a malformed hash).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_with_the_right_text() {
+        let stored = hash_password("correct horse battery staple").unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(verify_password("correct horse battery staple", &stored));
+        assert!(!verify_password("Correct horse battery staple", &stored));
+        assert!(!verify_password("anything", "not a hash"));
+        assert_ne!(stored, hash_password("correct horse battery staple").unwrap(), "a random salt each time");
+    }
+
+    #[test]
+    fn tokens_are_prefixed_random_and_stored_hashed() {
+        let (a, b) = (generate_token(), generate_token());
+        assert!(a.starts_with("prt_") && a.len() == 4 + 43, "{a}");
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+
+    #[test]
+    fn operators_see_only_their_offices_tasks_and_roles_name_what_is_missing() {
+        let op = Caller { name: "op".into(), role: Role::Operator, offices: vec!["RM1".into()] };
+        assert!(op.require(Permission::WorkTasks).is_ok());
+        let refused = op.require(Permission::DeployWorkflows).unwrap_err();
+        assert!(refused.to_string().contains("deploy"), "{refused}");
+        let viewer = Caller { name: "v".into(), role: Role::Viewer, offices: vec![] };
+        assert!(viewer.require(Permission::WorkTasks).is_err());
+        assert!(viewer.require(Permission::ReadTasks).is_ok());
+        assert!(Role::ALL.iter().all(|r| Role::parse(r.as_str()) == Some(*r)));
+    }
+}

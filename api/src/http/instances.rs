@@ -1,0 +1,312 @@
+//! Instances: start, read, list (cursor pages), cancel, history, retry.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /api/v1/instances` `{workflow, version?, input, request_id?}` | `201 {id, created}`, `200` for a repeated `request_id` |
+//! | `GET /api/v1/instances/{id}` | status, business key, input, output, error, current steps, times |
+//! | `GET /api/v1/instances?workflow=&version=&status=&business_key=&started_after=&started_before=&ended_after=&ended_before=&limit=&cursor=` | `{items, next_cursor}` |
+//! | `POST /api/v1/instances/{id}/cancel` `{reason}` | `204` |
+//! | `GET /api/v1/instances/{id}/history` | the audit entries |
+//! | `POST /api/v1/instances/{id}/retry` | `501 not_implemented` (the engine cannot re-run a failed step yet) |
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use pratica_engine::clock::{Millis, to_rfc3339};
+use pratica_engine::runtime::{InstanceState, StartRequest};
+use pratica_engine::store::{InstanceQuery, InstanceRow};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::{Caller, Permission};
+use super::error::ApiError;
+use super::json::Json;
+
+/// Default and largest page size of the instance list.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 500;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/instances", post(start_instance).get(list_instances))
+        .route("/api/v1/instances/{id}", get(get_instance))
+        .route("/api/v1/instances/{id}/cancel", post(cancel_instance))
+        .route("/api/v1/instances/{id}/history", get(instance_history))
+        .route("/api/v1/instances/{id}/retry", post(retry_instance))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartInstanceRequest {
+    pub workflow: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub input: Value,
+    /// Repeating a start with the same id returns the first instance.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StartInstanceResponse {
+    pub id: String,
+    pub created: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The list's query string; times are RFC 3339.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListInstancesQuery {
+    pub workflow: Option<String>,
+    pub version: Option<i64>,
+    pub status: Option<String>,
+    pub business_key: Option<String>,
+    pub started_after: Option<String>,
+    pub started_before: Option<String>,
+    pub ended_after: Option<String>,
+    pub ended_before: Option<String>,
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub workflow: String,
+    pub version: i64,
+    pub status: String,
+    pub business_key: Option<String>,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    /// Ids of the steps the instance is at (waiting or about to run).
+    pub current_steps: Vec<String>,
+    pub parent_id: Option<String>,
+    pub started_at: String,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstancePage {
+    pub items: Vec<InstanceView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub data: Value,
+    pub actor: Option<String>,
+    pub hash: String,
+}
+
+/// Start an instance; with a `request_id`, a repeated start answers the first instance.
+async fn start_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<StartInstanceRequest>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageInstances)?;
+    if req.workflow.trim().is_empty() {
+        return Err(ApiError::invalid_field("workflow", "`workflow` must not be empty"));
+    }
+    if let Some(rid) = &req.request_id
+        && (rid.is_empty() || rid.len() > 200)
+    {
+        return Err(ApiError::invalid_field("request_id", "`request_id` must be 1 to 200 bytes"));
+    }
+    let started = state
+        .engine()
+        .start(StartRequest { workflow: req.workflow, version: req.version, input: req.input, request_id: req.request_id })
+        .await?;
+    let status = if started.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(StartInstanceResponse { id: started.id, created: started.created })).into_response())
+}
+
+async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<InstanceView>, ApiError> {
+    caller.require(Permission::ReadInstances)?;
+    let row = load(&state, &id).await?;
+    Ok(Json(view(&state, row).await))
+}
+
+/// Instances matching the filters, oldest first, one page at a time.
+async fn list_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListInstancesQuery>, QueryRejection>,
+) -> Result<Json<InstancePage>, ApiError> {
+    caller.require(Permission::ReadInstances)?;
+    let Query(q) = query.map_err(|e| ApiError::InvalidField { field: None, detail: e.body_text() })?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", format!("`limit` must be between 1 and {MAX_PAGE}")));
+    }
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let store_query = InstanceQuery {
+        workflow: q.workflow,
+        version: q.version,
+        status: q.status,
+        business_key: q.business_key,
+        started_after: time_param("started_after", q.started_after.as_deref())?,
+        started_before: time_param("started_before", q.started_before.as_deref())?,
+        ended_after: time_param("ended_after", q.ended_after.as_deref())?,
+        ended_before: time_param("ended_before", q.ended_before.as_deref())?,
+        after,
+        limit: limit + 1,
+    };
+    let mut rows = state.engine().store().instances_page(&store_query).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.started_at, &r.id))
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(view(&state, row).await);
+    }
+    Ok(Json(InstancePage { items, next_cursor }))
+}
+
+/// Cancel an instance: pending work is dropped and open tasks withdrawn.
+async fn cancel_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<CancelRequest>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageInstances)?;
+    load(&state, &id).await?;
+    state.engine().cancel(&id, &caller.name, &req.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The instance's audit history, oldest first.
+async fn instance_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    caller.require(Permission::ReadInstances)?;
+    load(&state, &id).await?;
+    let rows = state.engine().store().history(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|h| HistoryEntry {
+                seq: h.seq,
+                at: to_rfc3339(h.at),
+                kind: h.kind,
+                step: h.step,
+                data: serde_json::from_str(&h.data).unwrap_or(Value::String(h.data)),
+                actor: h.actor,
+                hash: h.hash,
+            })
+            .collect(),
+    ))
+}
+
+/// Re-running a failed step is not supported by the engine yet.
+async fn retry_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require(Permission::ManageInstances)?;
+    load(&state, &id).await?;
+    Err(ApiError::problem(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "Not implemented",
+        "retrying a failed instance is not supported yet; start a new instance",
+    ))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<InstanceRow, ApiError> {
+    match state.engine().store().instance(id).await {
+        Ok(row) => Ok(row),
+        Err(pratica_engine::store::StoreError::NotFound { .. }) => Err(ApiError::NotFound(format!("instance `{id}` not found"))),
+        Err(e) => Err(ApiError::Internal(e.into())),
+    }
+}
+
+async fn view(state: &AppState, row: InstanceRow) -> InstanceView {
+    let parse = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+    InstanceView {
+        current_steps: current_steps(state, &row).await,
+        input: parse(&row.input),
+        output: row.output.as_deref().map(parse),
+        error: row.error.as_deref().map(parse),
+        started_at: to_rfc3339(row.started_at),
+        updated_at: to_rfc3339(row.updated_at),
+        ended_at: row.ended_at.map(to_rfc3339),
+        id: row.id,
+        workflow: row.workflow,
+        version: row.version,
+        status: row.status,
+        business_key: row.business_key,
+        parent_id: row.parent_id,
+    }
+}
+
+/// The step ids of the instance's tokens, from its stored state.
+async fn current_steps(state: &AppState, row: &InstanceRow) -> Vec<String> {
+    let Ok(instance_state) = serde_json::from_str::<InstanceState>(&row.state) else { return Vec::new() };
+    if instance_state.phase.is_finished() {
+        return Vec::new();
+    }
+    let Ok(plan) = state.engine().plan(&row.workflow, Some(row.version as u32)).await else { return Vec::new() };
+    let mut steps: Vec<String> =
+        instance_state.tokens.values().filter_map(|t| plan.steps.get(t.at.0 as usize).map(|s| s.id.clone())).collect();
+    steps.dedup();
+    steps
+}
+
+fn time_param(field: &str, value: Option<&str>) -> Result<Option<Millis>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| ApiError::invalid_field(field, format!("`{field}` must be an RFC 3339 time, e.g. 2026-03-01T09:00:00Z")))
+        })
+        .transpose()
+}
+
+fn encode_cursor(started_at: Millis, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{started_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Millis, String), ApiError> {
+    let bad = || ApiError::invalid_field("cursor", "`cursor` is not a cursor this server gave out");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = encode_cursor(1_772_355_600_000, "0190-abc");
+        assert_eq!(decode_cursor(&c).unwrap(), (1_772_355_600_000, "0190-abc".to_string()));
+        assert!(decode_cursor("!!").is_err());
+        assert!(decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("nope")).is_err());
+    }
+}

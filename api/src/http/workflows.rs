@@ -1,0 +1,208 @@
+//! Workflow definitions: deploy, validate, list, read a version and its diagram.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /api/v1/workflows` (YAML body, or JSON `{source}`) | `201` deployed, `200` unchanged, `422 invalid_workflow` with `diagnostics`, `409 version_conflict` |
+//! | `POST /api/v1/workflows/validate` | `200 {valid, diagnostics}` |
+//! | `GET /api/v1/workflows` | every deployed version |
+//! | `GET /api/v1/workflows/{name}/versions/{version}` | `{name, version, hash, source, plan}` |
+//! | `GET /api/v1/workflows/{name}/versions/{version}/diagram.svg` | `image/svg+xml` |
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use pratica_engine::clock::to_rfc3339;
+use pratica_engine::definition;
+use pratica_engine::runtime::Deployment;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::{Caller, Permission};
+use super::error::{ApiError, diagnostic_json};
+use super::json::{Json, decode};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workflows", post(deploy_workflow).get(list_workflows))
+        .route("/api/v1/workflows/validate", post(validate_workflow))
+        .route("/api/v1/workflows/{name}/versions/{version}", get(get_version))
+        .route("/api/v1/workflows/{name}/versions/{version}/diagram.svg", get(get_diagram))
+}
+
+/// The JSON form of a deploy or validate body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRequest {
+    /// The workflow's YAML text.
+    pub source: String,
+}
+
+/// A workflow's YAML text, sent as `application/yaml` (or `text/yaml`) or as JSON `{source}`.
+#[derive(Debug)]
+pub struct WorkflowSource(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for WorkflowSource {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let yaml = matches!(essence.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml");
+        let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+        if !yaml && !json {
+            return Err(ApiError::problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the workflow as `Content-Type: application/yaml`, or as JSON `{\"source\": \"...\"}`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(from_bytes_rejection)?;
+        if json {
+            return Ok(WorkflowSource(decode::<SourceRequest>(&bytes)?.source));
+        }
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Ok(WorkflowSource(text)),
+            Err(_) => Err(ApiError::invalid_field("source", "the workflow is not UTF-8 text")),
+        }
+    }
+}
+
+fn from_bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit: super::MAX_BODY_BYTES }
+    } else {
+        ApiError::UnreadableBody { detail: rejection.body_text() }
+    }
+}
+
+/// The answer of a deploy: the engine's [`Deployment`].
+#[derive(Debug, Serialize)]
+pub struct DeployResponse {
+    pub workflow: String,
+    pub version: u32,
+    pub hash: String,
+    pub created: bool,
+}
+
+impl From<Deployment> for DeployResponse {
+    fn from(d: Deployment) -> Self {
+        Self { workflow: d.workflow, version: d.version, hash: d.hash, created: d.created }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ValidateResponse {
+    pub valid: bool,
+    pub diagnostics: Vec<Value>,
+}
+
+/// One deployed version in the list.
+#[derive(Debug, Serialize)]
+pub struct WorkflowSummary {
+    pub name: String,
+    pub version: i64,
+    pub hash: String,
+    pub title: Option<String>,
+    pub deployed_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkflowVersion {
+    pub name: String,
+    pub version: i64,
+    pub hash: String,
+    pub deployed_at: String,
+    pub source: String,
+    pub plan: Value,
+}
+
+/// Deploy a workflow: `201` when this content is new, `200` when it was already deployed.
+async fn deploy_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    WorkflowSource(source): WorkflowSource,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::DeployWorkflows)?;
+    let deployment = state.engine().deploy(&source).await?;
+    if deployment.created {
+        tracing::info!(workflow = %deployment.workflow, version = deployment.version, by = %caller.name, "workflow deployed");
+    }
+    let status = if deployment.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(DeployResponse::from(deployment))).into_response())
+}
+
+/// Validate a workflow against the engine's connectors without deploying it.
+async fn validate_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    WorkflowSource(source): WorkflowSource,
+) -> Result<Json<ValidateResponse>, ApiError> {
+    caller.require(Permission::DeployWorkflows)?;
+    let diagnostics = match definition::compile_source(&source, &state.engine().catalog()) {
+        Ok(_) => Vec::new(),
+        Err(list) => list.iter().map(diagnostic_json).collect(),
+    };
+    Ok(Json(ValidateResponse { valid: diagnostics.is_empty(), diagnostics }))
+}
+
+/// Every deployed version, by name then version.
+async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<WorkflowSummary>>, ApiError> {
+    caller.require(Permission::ReadWorkflows)?;
+    let rows = state.engine().store().workflows().await.map_err(|e| ApiError::Internal(e.into()))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let title = state.engine().plan(&row.name, Some(row.version as u32)).await.ok().map(|p| p.title.clone());
+        out.push(WorkflowSummary { name: row.name, version: row.version, hash: row.hash, title, deployed_at: to_rfc3339(row.deployed_at) });
+    }
+    Ok(Json(out))
+}
+
+/// One deployed version: its source and compiled plan.
+async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<WorkflowVersion>, ApiError> {
+    caller.require(Permission::ReadWorkflows)?;
+    let version = parse_version(&name, &version)?;
+    let row = state
+        .engine()
+        .store()
+        .workflow(&name, Some(version))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(|| ApiError::NotFound(format!("workflow `{name}` version {version} is not deployed")))?;
+    let plan = state.engine().plan(&name, Some(version)).await?;
+    let plan = serde_json::to_value(&*plan).unwrap_or(Value::Null);
+    Ok(Json(WorkflowVersion {
+        name: row.name,
+        version: row.version,
+        hash: row.hash,
+        deployed_at: to_rfc3339(row.deployed_at),
+        source: row.source,
+        plan,
+    }))
+}
+
+/// The diagram of a deployed version, as SVG.
+async fn get_diagram(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ReadWorkflows)?;
+    let version = parse_version(&name, &version)?;
+    let plan = state.engine().plan(&name, Some(version)).await?;
+    let svg = pratica_engine::graph::to_svg(&plan);
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}
+
+fn parse_version(name: &str, version: &str) -> Result<u32, ApiError> {
+    version.parse().map_err(|_| ApiError::NotFound(format!("workflow `{name}` has no version `{version}` (versions are numbers)")))
+}
