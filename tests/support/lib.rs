@@ -18,7 +18,7 @@ pub fn pratica_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     // target/debug/deps/<test> → target/debug/pratica
     let path = exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").join("pratica");
-    assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace` so the binary is built", path.display());
+    assert!(path.is_file(), "{} is missing: build it first (`cargo build --workspace --bins`, which ./scripts/test does)", path.display());
     path
 }
 
