@@ -324,13 +324,13 @@ both_backends!(a_case_runs_end_to_end_over_the_api, |backend| async move {
     let (status, body) = app.get("viewer", "/api/v1/instances?started_after=yesterday").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
-    // Cancel one; retry is not there yet.
+    // Cancel one; a cancelled instance cannot be retried.
     let victim = seen[1].clone();
     let (status, _) = app.post("admin", &format!("/api/v1/instances/{victim}/cancel"), json!({"reason": "duplicate"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     app.wait_for_status(&victim, "cancelled").await;
     let (status, body) = app.post("admin", &format!("/api/v1/instances/{victim}/retry"), json!({})).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("not_implemented")));
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_retryable")), "{body}");
 
     // Health.
     let (status, body) = app.call(None, Method::GET, "/readyz", None).await;

@@ -545,3 +545,45 @@ both_backends!(start_inputs_are_checked_against_the_input_schema, |backend| asyn
         other => panic!("expected a schema error, got {other:?}"),
     }
 });
+
+both_backends!(a_failed_instance_can_be_retried_from_the_failed_step, |backend| async move {
+    let Some((t, scripted)) = setup(backend).await else { return };
+    deploy(
+        &t.engine,
+        "flaky-archive",
+        r#"steps:
+  - id: before
+    call: test.before
+  - id: archive
+    call: test
+    with: { fail_calls: 1, code: archive.down, output: archived }
+  - id: done
+    end: { output: "${ .steps.archive.output }" }
+"#,
+    )
+    .await;
+    let id = start(&t.engine, "flaky-archive", json!({})).await;
+    assert_eq!(finished(&t, &id).await.status, "failed");
+    assert!(matches!(t.engine.retry("no-such-instance", "admin").await, Err(EngineError::NotFound { .. })));
+    // The archive is back: the operator retries; the failed step runs again, not the ones before.
+    t.engine.retry(&id, "admin").await.unwrap();
+    let row = finished(&t, &id).await;
+    assert_eq!((row.status.as_str(), output_of(&row)), ("completed", json!("archived")));
+    assert!(row.ended_at.is_some() && row.error.is_none());
+    assert_eq!(scripted.calls_to("before").len(), 1);
+    let keys: Vec<String> = scripted.calls_to("archive").iter().map(|c| c.idempotency_key.clone()).collect();
+    assert_eq!(keys, [format!("{id}:archive:1"), format!("{id}:archive:2")], "a retry is a new visit");
+    let history = t.engine.store().history(&id).await.unwrap();
+    let retried: Vec<_> = history.iter().filter(|h| h.kind == "instance.retried").collect();
+    assert_eq!((retried.len(), retried[0].actor.as_deref(), retried[0].step.as_deref()), (1, Some("admin"), Some("archive")));
+    assert!(matches!(t.engine.retry(&id, "admin").await, Err(EngineError::Invalid(_))), "a completed instance is not retried");
+    assert!(pratica_engine::audit::verify_instance(t.engine.store(), &id).await.unwrap().is_ok());
+});
+
+both_backends!(a_compensated_failure_is_not_retryable, |backend| async move {
+    let Some((t, _)) = setup(backend).await else { return };
+    deploy(&t.engine, "undo", "steps:\n  - id: pay\n    call: test\n    compensate:\n      - id: refund\n        call: test\n  - id: boom\n    fail: { error: x.y }\n").await;
+    let id = start(&t.engine, "undo", json!({})).await;
+    assert_eq!(finished(&t, &id).await.status, "failed");
+    assert!(matches!(t.engine.retry(&id, "admin").await, Err(EngineError::Invalid(m)) if m.contains("compensated")));
+});

@@ -62,8 +62,19 @@ async fn setup(backend: Backend, instances: usize) -> Option<Setup> {
     Some(Setup { scratch, url, sink, starter })
 }
 
+/// `pratica serve` with its log discarded (an unread pipe would fill up and block it).
 fn serve(dir: &Path, url: &str, lease: &str) -> Child {
-    serve_batch(dir, url, lease, 256)
+    let mut child = serve_batch(dir, url, lease, 256);
+    drain(&mut child);
+    child
+}
+
+fn drain(child: &mut Child) {
+    if let Some(mut stderr) = child.stderr.take() {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        });
+    }
 }
 
 fn serve_batch(dir: &Path, url: &str, lease: &str, batch: usize) -> Child {

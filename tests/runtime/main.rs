@@ -14,5 +14,7 @@ mod external;
 mod external_http;
 mod http_connector;
 mod machine_properties;
+mod metrics;
+mod openapi;
 mod secrets;
 mod triggers;

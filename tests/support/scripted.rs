@@ -1,5 +1,6 @@
 //! A connector whose behaviour the workflow's input decides, recording every invocation:
-//! `with: { fail: CODE }` fails fatally, `{ retryable: CODE, until_attempt: N }` fails
+//! `with: { fail: CODE }` fails fatally, `{ fail_calls: N, code: CODE }` fails the first N
+//! calls of the step, `{ retryable: CODE, until_attempt: N }` fails
 //! retryably before attempt N, `{ sleep_ms: N }` sleeps first, `{ output: V }` returns V,
 //! otherwise the input is returned.
 
@@ -31,6 +32,15 @@ impl Connector for Scripted {
             let input = &call.input;
             if let Some(ms) = input.get("sleep_ms").and_then(Value::as_u64) {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            // `{ fail_calls: N, code: C }`: the first N calls of this step fail fatally.
+            if let Some(n) = input.get("fail_calls").and_then(Value::as_u64) {
+                let calls =
+                    self.calls.lock().unwrap().iter().filter(|c| c.instance_id == call.instance_id && c.step_id == call.step_id).count();
+                if calls as u64 <= n {
+                    let code = input.get("code").and_then(Value::as_str).unwrap_or("scripted.failure");
+                    return Err(ConnectorError::fatal(code, format!("scripted failure {code} on call {calls}")));
+                }
             }
             if let Some(code) = input.get("fail").and_then(Value::as_str) {
                 return Err(ConnectorError::fatal(code, format!("scripted failure {code}")));

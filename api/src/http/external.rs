@@ -23,6 +23,7 @@ use pratica_engine::clock::{Millis, to_rfc3339};
 use pratica_engine::runtime::{ExternalFailure, ExternalTask};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
@@ -48,27 +49,34 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `POST /fetch-and-lock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchAndLockRequest {
     /// Who asks: results are accepted only from the worker holding the lock.
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub topic: String,
     /// 1 to 100 (default 1).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_tasks: u32,
     /// How long the tasks stay locked (default 60000).
     #[serde(default = "default_lock_ms")]
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub lock_ms: u64,
     /// When no task is available, wait up to this long for one (0 to 60000, default 0).
     #[serde(default)]
+    #[schema(maximum = 60_000)]
     pub wait_ms: u64,
 }
 
 /// `POST /{id}/complete`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = CompleteExternalTaskRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     pub lock: i64,
     /// The step's output (default `null`).
@@ -77,12 +85,15 @@ pub struct CompleteRequest {
 }
 
 /// `POST /{id}/fail`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = FailExternalTaskRequest)]
 #[serde(deny_unknown_fields)]
 pub struct FailRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     pub lock: i64,
-    /// Matched by the step's `retry.on` and `catch` (`document.unreadable`).
+    /// Matched by the step's `retry.on` and `catch` (`document.unreadable`); no spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "^\\S+$")]
     pub code: String,
     #[serde(default)]
     pub message: String,
@@ -91,17 +102,20 @@ pub struct FailRequest {
     pub retryable: bool,
     /// For a retryable failure: the earliest the next attempt may start.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 86_400_000)]
     pub retry_after_ms: Option<i64>,
 }
 
 /// `POST /{id}/extend-lock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendLockRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     pub lock: i64,
     /// The new lock runs this long from now (default 60000).
     #[serde(default = "default_lock_ms")]
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub lock_ms: u64,
 }
 
@@ -115,7 +129,7 @@ pub struct TaskView {
 }
 
 /// The answer of `extend-lock`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LockView {
     pub lock_expires_at: Millis,
     pub lock_expires: String,
@@ -133,6 +147,23 @@ fn default_lock_ms() -> u64 {
 ///
 /// Answers the tasks locked (at most `max_tasks`), or an empty list when none became
 /// available in time or the server is shutting down.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-tasks/fetch-and-lock",
+    tag = "external-tasks",
+    request_body = FetchAndLockRequest,
+    responses(
+        (status = 200, description = "The tasks locked for the worker (possibly none)", body = Vec<super::openapi::LockedExternalTask>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn fetch_and_lock(State(state): State<AppState>, Json(req): Json<FetchAndLockRequest>) -> Result<Json<Vec<TaskView>>, ApiError> {
     check_name("worker", &req.worker)?;
     check_name("topic", &req.topic)?;
@@ -161,6 +192,27 @@ async fn fetch_and_lock(State(state): State<AppState>, Json(req): Json<FetchAndL
 }
 
 /// Complete a task with its output; the step continues with it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-tasks/{id}/complete",
+    tag = "external-tasks",
+    operation_id = "complete_external_task",
+    params(("id" = i64, Path, description = "The external task's id")),
+    request_body = CompleteRequest,
+    responses(
+        (status = 204, description = "Completed; the step continues with the output"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn complete(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -174,6 +226,27 @@ async fn complete(
 
 /// Fail a task: retryable (the step's retry policy applies) or a business error that the
 /// step's `catch` can match by `code`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-tasks/{id}/fail",
+    tag = "external-tasks",
+    operation_id = "fail_external_task",
+    params(("id" = i64, Path, description = "The external task's id")),
+    request_body = FailRequest,
+    responses(
+        (status = 204, description = "Recorded: retried per the step's policy, or raised as a business error"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn fail(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -194,6 +267,27 @@ async fn fail(
 }
 
 /// Extend a task's lock to `lock_ms` from now, for work that takes longer than expected.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-tasks/{id}/extend-lock",
+    tag = "external-tasks",
+    operation_id = "extend_external_task_lock",
+    params(("id" = i64, Path, description = "The external task's id")),
+    request_body = ExtendLockRequest,
+    responses(
+        (status = 200, description = "The new expiry", body = LockView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn extend_lock(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,

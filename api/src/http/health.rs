@@ -8,6 +8,15 @@ use super::AppState;
 use super::error::ApiError;
 
 /// `200 ready`, or a `503 not_ready` problem saying why.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "`ready`: the database answers and every migration is applied", body = String, content_type = "text/plain"),
+        (status = 503, description = "`not_ready`: the database does not answer or misses migrations", body = super::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     let not_ready = |detail: String| ApiError::problem(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready", detail);
     match state.engine().store().is_ready().await {

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use pratica_engine::trigger::{SIGNATURE_HEADER, WebhookError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,13 +32,39 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `202` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HookAccepted {
     pub instance: String,
     /// False when an earlier delivery with the same `Idempotency-Key` started it.
     pub created: bool,
 }
 
+/// Start the workflow whose latest version has `webhook: name`, with the JSON body as input.
+///
+/// No API token: when the trigger has a `secret`, `X-Pratica-Signature: sha256=<hex HMAC-SHA256 of the body>`
+/// authenticates the delivery. A retried delivery with the same `Idempotency-Key` answers the first
+/// instance with `created: false`.
+#[utoipa::path(
+    post,
+    path = "/hooks/{name}",
+    tag = "hooks",
+    operation_id = "webhook",
+    params(
+        ("name" = String, Path, description = "The trigger's `webhook` name"),
+        ("X-Pratica-Signature" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the body>`; required when the trigger has a secret"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 characters; a repeated key answers the first instance"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "Any JSON document (an empty body is `{}`): the trigger maps it to the workflow's input"),
+    responses(
+        (status = 202, description = "An instance was started (or, for a repeated `Idempotency-Key`, had been)", body = HookAccepted),
+        (status = 400, description = "`malformed_json` or `unreadable_body`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`signature_invalid`: the signature is missing or wrong", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no workflow has this webhook", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 422, description = "`invalid_field` (`Idempotency-Key`), `invalid_request` or `invalid_input`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 500, response = super::openapi::Internal),
+    )
+)]
 async fn hook(
     State(state): State<AppState>,
     Path(name): Path<String>,

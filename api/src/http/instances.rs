@@ -7,7 +7,7 @@
 //! | `GET /api/v1/instances?workflow=&version=&status=&business_key=&started_after=&started_before=&ended_after=&ended_before=&limit=&cursor=` | `{items, next_cursor}` |
 //! | `POST /api/v1/instances/{id}/cancel` `{reason}` | `204` |
 //! | `GET /api/v1/instances/{id}/history` | the audit entries |
-//! | `POST /api/v1/instances/{id}/retry` | `501 not_implemented` (the engine cannot re-run a failed step yet) |
+//! | `POST /api/v1/instances/{id}/retry` | `202`; re-runs a failed instance from the top-level step that failed; `409 not_retryable` if it is not failed or was compensated |
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -21,6 +21,7 @@ use pratica_engine::runtime::{InstanceState, StartRequest};
 use pratica_engine::store::{InstanceQuery, InstanceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::{Caller, Permission};
@@ -40,26 +41,29 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/instances/{id}/retry", post(retry_instance))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartInstanceRequest {
+    #[schema(min_length = 1)]
     pub workflow: String,
     #[serde(default)]
     pub version: Option<u32>,
+    /// The workflow's input (checked against its input schema).
     #[serde(default)]
     pub input: Value,
     /// Repeating a start with the same id returns the first instance.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub request_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StartInstanceResponse {
     pub id: String,
     pub created: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default)]
@@ -67,7 +71,8 @@ pub struct CancelRequest {
 }
 
 /// The list's query string; times are RFC 3339.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListInstancesQuery {
     pub workflow: Option<String>,
@@ -78,12 +83,14 @@ pub struct ListInstancesQuery {
     pub started_before: Option<String>,
     pub ended_after: Option<String>,
     pub ended_before: Option<String>,
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InstanceView {
     pub id: String,
     pub workflow: String,
@@ -101,14 +108,14 @@ pub struct InstanceView {
     pub ended_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InstancePage {
     pub items: Vec<InstanceView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
     pub seq: i64,
     pub at: String,
@@ -120,6 +127,25 @@ pub struct HistoryEntry {
 }
 
 /// Start an instance; with a `request_id`, a repeated start answers the first instance.
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances",
+    tag = "instances",
+    request_body = StartInstanceRequest,
+    responses(
+        (status = 201, description = "Started", body = StartInstanceResponse),
+        (status = 200, description = "A start with this `request_id` already happened: its instance", body = StartInstanceResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, description = "`not_found`: no such workflow (or version)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `invalid_request`, or `invalid_input` (with `errors`) when the input does not match the workflow's schema", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn start_instance(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,6 +168,21 @@ async fn start_instance(
     Ok((status, Json(StartInstanceResponse { id: started.id, created: started.created })).into_response())
 }
 
+/// One instance: status, input, output, error, current steps and times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{id}",
+    tag = "instances",
+    params(("id" = String, Path, description = "The instance's id")),
+    responses(
+        (status = 200, description = "The instance", body = InstanceView),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<InstanceView>, ApiError> {
     caller.require(Permission::ReadInstances)?;
     let row = load(&state, &id).await?;
@@ -149,6 +190,20 @@ async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): P
 }
 
 /// Instances matching the filters, oldest first, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances",
+    tag = "instances",
+    params(ListInstancesQuery),
+    responses(
+        (status = 200, description = "One page of instances", body = InstancePage),
+        (status = 422, description = "`invalid_field`: an unknown parameter, a bad time, `limit` or `cursor`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_instances(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +243,26 @@ async fn list_instances(
 }
 
 /// Cancel an instance: pending work is dropped and open tasks withdrawn.
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances/{id}/cancel",
+    tag = "instances",
+    params(("id" = String, Path, description = "The instance's id")),
+    request_body = CancelRequest,
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`conflict`: a concurrent change", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, or `invalid_request` (the instance has already ended)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn cancel_instance(
     State(state): State<AppState>,
     caller: Caller,
@@ -201,6 +276,20 @@ async fn cancel_instance(
 }
 
 /// The instance's audit history, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{id}/history",
+    tag = "instances",
+    params(("id" = String, Path, description = "The instance's id")),
+    responses(
+        (status = 200, description = "The audit entries, oldest first", body = Vec<HistoryEntry>),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn instance_history(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,16 +313,18 @@ async fn instance_history(
     ))
 }
 
-/// Re-running a failed step is not supported by the engine yet.
+/// Runs a failed instance again from the top-level step that failed. 409 `not_retryable`
+/// when the instance is not failed or its failure was compensated.
 async fn retry_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     caller.require(Permission::ManageInstances)?;
     load(&state, &id).await?;
-    Err(ApiError::problem(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "Not implemented",
-        "retrying a failed instance is not supported yet; start a new instance",
-    ))
+    match state.engine().retry(&id, &caller.name).await {
+        Ok(()) => Ok(StatusCode::ACCEPTED),
+        Err(pratica_engine::runtime::EngineError::Invalid(detail)) => {
+            Err(ApiError::problem(StatusCode::CONFLICT, "not_retryable", "Not retryable", detail))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn load(state: &AppState, id: &str) -> Result<InstanceRow, ApiError> {

@@ -9,6 +9,7 @@ use axum::routing::post;
 use pratica_engine::runtime::Delivery;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, Permission};
@@ -19,17 +20,36 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/messages", post(publish_message))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
+    #[schema(min_length = 1, max_length = 500)]
     pub name: String,
     /// The correlation key (e.g. a business key).
+    #[schema(min_length = 1, max_length = 500)]
     pub key: String,
     #[serde(default)]
     pub payload: Value,
 }
 
 /// Publish a message to the waiting instance, or keep it until one waits.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "messages",
+    request_body = PublishRequest,
+    responses(
+        (status = 202, description = "Delivered to the waiting instance, or kept until one waits", body = super::openapi::Delivery),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn publish_message(
     State(state): State<AppState>,
     caller: Caller,

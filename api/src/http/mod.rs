@@ -13,10 +13,13 @@
 //! - [`external`]: the external-task protocol under `/api/v1/external-tasks` (worker or
 //!   admin tokens).
 //! - [`health`]: readiness (`/readyz`).
+//! - [`metrics`]: Prometheus metrics (`/metrics`, admin or viewer token).
 //! - [`hooks`]: webhook triggers, `POST /hooks/{name}` (signed with HMAC, no token).
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers' attributes and
+//!   served at `GET /api/v1/openapi.json`.
 //!
-//! Every `/api/v1` route needs `Authorization: Bearer <token>`; `/healthz` and `/readyz`
-//! are open.
+//! Every `/api/v1` route needs `Authorization: Bearer <token>` except the OpenAPI
+//! document; `/healthz` and `/readyz` are open.
 
 pub mod auth;
 pub mod error;
@@ -26,6 +29,8 @@ pub mod hooks;
 pub mod instances;
 pub mod json;
 pub mod messages;
+pub mod metrics;
+pub mod openapi;
 pub mod tasks;
 pub mod workflows;
 
@@ -89,6 +94,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", metrics::route())
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(workflows::routes())
         .merge(instances::routes())
         .merge(messages::routes())
@@ -116,6 +123,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
 }
 
 /// Liveness: `200 ok` while the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }

@@ -21,6 +21,7 @@ use pratica_engine::schemas::{SchemaError, SchemaSet};
 use pratica_engine::store::{TaskQuery, TaskRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::{Caller, Permission, Role};
@@ -39,17 +40,20 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/tasks/{id}/complete", post(complete_task))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListTasksQuery {
     pub status: Option<String>,
     pub office: Option<String>,
     pub role: Option<String>,
     pub assignee: Option<String>,
+    /// 1 to 500 (default 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteTaskRequest {
     #[serde(default)]
@@ -61,7 +65,7 @@ pub struct CompleteTaskRequest {
     pub form: Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskView {
     pub id: String,
     pub instance_id: String,
@@ -108,6 +112,20 @@ impl From<TaskRow> for TaskView {
 }
 
 /// Tasks matching the filters, most urgent first. Operators see only their offices' tasks.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks",
+    tag = "tasks",
+    params(ListTasksQuery),
+    responses(
+        (status = 200, description = "The matching tasks", body = Vec<TaskView>),
+        (status = 422, description = "`invalid_field`: an unknown parameter or a bad `limit`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,12 +147,42 @@ async fn list_tasks(
     Ok(Json(rows.into_iter().map(TaskView::from).collect()))
 }
 
+/// One task.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
     caller.require(Permission::ReadTasks)?;
     Ok(Json(visible_task(&state, &caller, &id).await?.into()))
 }
 
 /// Assign the task to the caller. Claiming a task one already holds is a no-op.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/claim",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task, assigned to the caller", body = TaskView),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`task_claimed` (someone else holds it) or `task_closed`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
     caller.require(Permission::WorkTasks)?;
     let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -156,6 +204,21 @@ async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Pat
 }
 
 /// Put a claimed task back in the queue (its holder, or an admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/unclaim",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task, back in the queue", body = TaskView),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`task_claimed` (someone else holds it) or `task_closed`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn unclaim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
     caller.require(Permission::WorkTasks)?;
     let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -177,6 +240,26 @@ async fn unclaim_task(State(state): State<AppState>, caller: Caller, Path(id): P
 }
 
 /// Complete the task with an outcome and the form's data; the instance goes on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/complete",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    request_body = CompleteTaskRequest,
+    responses(
+        (status = 204, description = "Completed; the instance goes on"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`task_claimed` (someone else holds it), `task_closed` or `conflict`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_form` with `errors: [{field, message}]`, `invalid_field` or `invalid_request` (e.g. an unknown outcome, a missing reason)", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, description = "`forbidden`, or `separation_of_duties`: the caller may not complete this task", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn complete_task(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,6 +20,7 @@ use pratica_engine::definition;
 use pratica_engine::runtime::Deployment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, Permission};
@@ -35,7 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The JSON form of a deploy or validate body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceRequest {
     /// The workflow's YAML text.
@@ -82,7 +83,7 @@ fn from_bytes_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// The answer of a deploy: the engine's [`Deployment`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeployResponse {
     pub workflow: String,
     pub version: u32,
@@ -96,14 +97,15 @@ impl From<Deployment> for DeployResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ValidateResponse {
     pub valid: bool,
+    #[schema(value_type = Vec<super::openapi::Diagnostic>)]
     pub diagnostics: Vec<Value>,
 }
 
 /// One deployed version in the list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkflowSummary {
     pub name: String,
     pub version: i64,
@@ -112,17 +114,41 @@ pub struct WorkflowSummary {
     pub deployed_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkflowVersion {
     pub name: String,
     pub version: i64,
     pub hash: String,
     pub deployed_at: String,
     pub source: String,
+    /// The compiled plan the engine runs.
+    #[schema(value_type = Object)]
     pub plan: Value,
 }
 
 /// Deploy a workflow: `201` when this content is new, `200` when it was already deployed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflows",
+    tag = "workflows",
+    request_body(
+        description = "The workflow's YAML text, or JSON `{\"source\": \"...\"}`",
+        content((String = "application/yaml"), (SourceRequest = "application/json"))
+    ),
+    responses(
+        (status = 201, description = "Deployed as a new version", body = DeployResponse),
+        (status = 200, description = "This content was already deployed", body = DeployResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, description = "`unsupported_media_type`: send `application/yaml` or JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict`: the version is already deployed with other content", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_workflow` with `diagnostics`, or `invalid_field`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn deploy_workflow(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,6 +164,26 @@ async fn deploy_workflow(
 }
 
 /// Validate a workflow against the engine's connectors without deploying it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflows/validate",
+    tag = "workflows",
+    request_body(
+        description = "The workflow's YAML text, or JSON `{\"source\": \"...\"}`",
+        content((String = "application/yaml"), (SourceRequest = "application/json"))
+    ),
+    responses(
+        (status = 200, description = "Whether the workflow is valid, and its diagnostics", body = ValidateResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, description = "`unsupported_media_type`: send `application/yaml` or JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, response = super::openapi::Unprocessable),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn validate_workflow(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +198,18 @@ async fn validate_workflow(
 }
 
 /// Every deployed version, by name then version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows",
+    tag = "workflows",
+    responses(
+        (status = 200, description = "Every deployed version", body = Vec<WorkflowSummary>),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<WorkflowSummary>>, ApiError> {
     caller.require(Permission::ReadWorkflows)?;
     let rows = state.engine().store().workflows().await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -164,6 +222,23 @@ async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Result
 }
 
 /// One deployed version: its source and compiled plan.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows/{name}/versions/{version}",
+    tag = "workflows",
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("version" = String, Path, description = "The version number (a version that is not a number is a 404)")
+    ),
+    responses(
+        (status = 200, description = "The version's source and plan", body = WorkflowVersion),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +266,23 @@ async fn get_version(
 }
 
 /// The diagram of a deployed version, as SVG.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows/{name}/versions/{version}/diagram.svg",
+    tag = "workflows",
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("version" = String, Path, description = "The version number (a version that is not a number is a 404)")
+    ),
+    responses(
+        (status = 200, description = "The diagram", body = String, content_type = "image/svg+xml"),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
 async fn get_diagram(
     State(state): State<AppState>,
     caller: Caller,

@@ -425,6 +425,31 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs a failed instance again from the top-level step that failed (with a new
+    /// idempotency visit for it). Refused when the failure was compensated, or when the
+    /// instance is not failed.
+    pub async fn retry(&self, instance: &str, actor: &str) -> Result<(), EngineError> {
+        let mut tx = self.inner.store.begin().await?;
+        let row =
+            tx.instance_for_update(instance).await?.ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance.into() })?;
+        let state: InstanceState =
+            serde_json::from_str(&row.state).map_err(|e| EngineError::Corrupt(format!("instance {instance}: {e}")))?;
+        match state.phase {
+            Phase::Failed { resume_at: Some(_), .. } => {}
+            Phase::Failed { .. } => {
+                return Err(EngineError::Invalid(
+                    "this failure cannot be retried: its completed steps were compensated (or it failed outside a step); start a new instance"
+                        .into(),
+                ));
+            }
+            _ => return Err(EngineError::Invalid(format!("instance `{instance}` is {}, not failed", row.status))),
+        }
+        self.apply_event(&mut tx, instance, Event::Retry { actor: actor.into() }).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
     /// Cancels an instance: pending work is dropped, tasks are withdrawn, children cancelled.
     pub async fn cancel(&self, instance: &str, actor: &str, reason: &str) -> Result<(), EngineError> {
         let mut tx = self.inner.store.begin().await?;
@@ -453,6 +478,9 @@ impl Engine {
             started_at: row.started_at,
         };
         let was_finished = state.phase.is_finished();
+        if matches!(event, Event::Start) {
+            metrics::counter!("pratica_instances_started_total", "workflow" => row.workflow.clone()).increment(1);
+        }
         let transition = machine::apply(&plan, &info, &mut state, event, now);
         for effect in transition.effects {
             self.persist_effect(tx, &row, effect, now).await?;
@@ -478,15 +506,17 @@ impl Engine {
         row.status = status_of(&state.phase).into();
         match &state.phase {
             Phase::Completed { output } => row.output = Some(output.to_string()),
-            Phase::Failed { error } => row.error = Some(serde_json::to_string(error).expect("errors serialize")),
+            Phase::Failed { error, .. } => row.error = Some(serde_json::to_string(error).expect("errors serialize")),
             _ => {}
         }
         if state.phase.is_finished() && !was_finished {
             row.ended_at = Some(now);
+            metrics::counter!("pratica_instances_finished_total", "workflow" => row.workflow.clone(), "status" => row.status.clone())
+                .increment(1);
             if let (Some(parent), Some(token), Some(epoch)) = (&row.parent_id, row.parent_token, row.parent_epoch) {
                 let result = match &state.phase {
                     Phase::Completed { output } => Ok(output.clone()),
-                    Phase::Failed { error } => Err(error.clone()),
+                    Phase::Failed { error, .. } => Err(error.clone()),
                     _ => Err(StepError::new("child.cancelled", format!("child instance {} was cancelled", row.id))),
                 };
                 let event = Event::ChildFinished { token: token as u32, epoch: epoch as u32, result };
@@ -502,6 +532,11 @@ impl Engine {
                 })
                 .await?;
             }
+        }
+        if !state.phase.is_finished() {
+            // A retried instance is running again.
+            row.ended_at = None;
+            row.error = None;
         }
         row.state = serde_json::to_string(&state).expect("state serializes");
         row.updated_at = now;

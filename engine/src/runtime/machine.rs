@@ -31,14 +31,49 @@ pub struct InstanceInfo {
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     Start,
-    CallSucceeded { token: u32, epoch: u32, output: Value },
-    CallFailed { token: u32, epoch: u32, attempt: u32, error: CallError },
-    TimerFired { token: u32, epoch: u32 },
-    MessageReceived { token: u32, epoch: u32, payload: Value },
-    ReceiveTimedOut { token: u32, epoch: u32 },
-    TaskCompleted { token: u32, epoch: u32, output: Value, actor: String },
-    ChildFinished { token: u32, epoch: u32, result: Result<Value, StepError> },
-    Cancel { actor: String, reason: String },
+    CallSucceeded {
+        token: u32,
+        epoch: u32,
+        output: Value,
+    },
+    CallFailed {
+        token: u32,
+        epoch: u32,
+        attempt: u32,
+        error: CallError,
+    },
+    TimerFired {
+        token: u32,
+        epoch: u32,
+    },
+    MessageReceived {
+        token: u32,
+        epoch: u32,
+        payload: Value,
+    },
+    ReceiveTimedOut {
+        token: u32,
+        epoch: u32,
+    },
+    TaskCompleted {
+        token: u32,
+        epoch: u32,
+        output: Value,
+        actor: String,
+    },
+    ChildFinished {
+        token: u32,
+        epoch: u32,
+        result: Result<Value, StepError>,
+    },
+    Cancel {
+        actor: String,
+        reason: String,
+    },
+    /// Run a failed instance again from the top-level step that failed.
+    Retry {
+        actor: String,
+    },
 }
 
 /// A failed connector call: retryable (timeouts, unavailable services) or a business error.
@@ -213,6 +248,15 @@ impl Machine<'_> {
                 self.out.effects.push(Effect::Discard { tokens });
                 self.state.phase = Phase::Cancelled;
                 self.record_by("instance.cancelled", None, json!({"reason": reason}), &actor);
+            }
+            Event::Retry { actor } => {
+                if let Phase::Failed { resume_at: Some(at), error } = &self.state.phase {
+                    let (at, error) = (*at, error.clone());
+                    self.state.phase = Phase::Running;
+                    let step = self.plan.step(at).id.clone();
+                    self.record_by("instance.retried", Some(&step), json!({"previous_error": error}), &actor);
+                    self.spawn(at, None, TokenRole::Main, Map::new());
+                }
             }
             // A late or repeated event for a position the token has left.
             _ => {}
@@ -612,7 +656,7 @@ impl Machine<'_> {
                             Ok(v) => v,
                             Err(e) => {
                                 let error = StepError::new("expression", format!("workflow output: {e}"));
-                                return self.instance_failed(error);
+                                return self.instance_failed(error, None);
                             }
                         }
                     }
@@ -712,7 +756,7 @@ impl Machine<'_> {
         match self.plan.block(block).role.clone() {
             BlockRole::Root => {
                 self.state.tokens.remove(&token);
-                self.instance_failed(error);
+                self.instance_failed(error, Some(at));
             }
             BlockRole::Branch { .. } | BlockRole::ForeachBody { .. } => {
                 let Some(parent) = self.state.tokens[&token].parent else { return };
@@ -741,7 +785,7 @@ impl Machine<'_> {
                 };
                 let error = StepError::new("compensation.failed", format!("{} (while compensating: {original})", error.message));
                 self.record("instance.failed", None, json!({"error": error}));
-                self.state.phase = Phase::Failed { error };
+                self.state.phase = Phase::Failed { error, resume_at: None };
             }
         }
     }
@@ -758,7 +802,7 @@ impl Machine<'_> {
         out
     }
 
-    fn instance_failed(&mut self, error: StepError) {
+    fn instance_failed(&mut self, error: StepError, resume_at: Option<StepIx>) {
         let tokens: Vec<u32> = self.state.tokens.keys().copied().collect();
         if !tokens.is_empty() {
             self.out.effects.push(Effect::Discard { tokens });
@@ -768,7 +812,7 @@ impl Machine<'_> {
         remaining.reverse();
         if remaining.is_empty() {
             self.record("instance.failed", None, json!({"error": error}));
-            self.state.phase = Phase::Failed { error };
+            self.state.phase = Phase::Failed { error, resume_at };
         } else {
             self.record("compensation.started", None, json!({"error": error, "steps": remaining.len()}));
             self.state.phase = Phase::Compensating { error, remaining };
@@ -781,7 +825,7 @@ impl Machine<'_> {
         if remaining.is_empty() {
             let error = error.clone();
             self.record("instance.failed", None, json!({"error": error}));
-            self.state.phase = Phase::Failed { error };
+            self.state.phase = Phase::Failed { error, resume_at: None };
             return;
         }
         let next = remaining.remove(0);

@@ -41,8 +41,12 @@ pub enum Phase {
     Completed {
         output: Value,
     },
+    /// `resume_at`: where `retry` continues — the top-level step that failed, when the
+    /// failure was not compensated (after compensation a retry could repeat undone work).
     Failed {
         error: StepError,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_at: Option<StepIx>,
     },
     Cancelled,
 }

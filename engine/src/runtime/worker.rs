@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::engine::{Engine, EngineError};
 use super::machine::{CallError, CallRequest, Event};
@@ -34,21 +35,29 @@ impl Engine {
             return Ok(Pass::default());
         }
         let claimed = jobs.len();
+        metrics::histogram!("pratica_worker_batch_size").record(claimed as f64);
         let mut results = self.execute_all(jobs).await;
         // A stable lock order across workers (PostgreSQL locks instance rows).
         results.sort_by(|a, b| (&a.0.instance_id, a.0.id).cmp(&(&b.0.instance_id, b.0.id)));
         let mut tx = inner.store.begin().await?;
         // Fencing for the whole batch in one statement: results of jobs another worker took
         // over are dropped.
-        let claims: Vec<(i64, i64)> = results.iter().map(|(job, _)| (job.id, job.fence)).collect();
+        let claims: Vec<(i64, i64)> = results.iter().map(|(job, ..)| (job.id, job.fence)).collect();
         let held = tx.finish_jobs(&claims).await?;
-        let ids: Vec<String> = results.iter().filter(|(job, _)| held.contains(&job.id)).map(|(job, _)| job.instance_id.clone()).collect();
+        let ids: Vec<String> = results.iter().filter(|(job, ..)| held.contains(&job.id)).map(|(job, ..)| job.instance_id.clone()).collect();
         tx.prefetch_instances(&ids).await?;
         let (mut committed, mut fenced) = (0, 0);
-        for (job, event) in results {
+        // Connector call durations, recorded once the batch is committed.
+        let mut timings = Vec::new();
+        for (job, event, timing) in results {
             if !held.contains(&job.id) {
                 fenced += 1;
                 continue;
+            }
+            if let Some(timing) = timing {
+                // The instance row is already cached by the prefetch above.
+                let workflow = tx.instance_for_update(&job.instance_id).await?.map(|row| row.workflow).unwrap_or_default();
+                timings.push((workflow, timing));
             }
             let Some(event) = event else { continue };
             match self.apply_event(&mut tx, &job.instance_id, event).await {
@@ -63,13 +72,17 @@ impl Engine {
             }
         }
         tx.commit().await?;
+        for (workflow, t) in timings {
+            metrics::histogram!("pratica_step_duration_seconds", "workflow" => workflow, "step" => t.step, "kind" => t.connector)
+                .record(t.seconds);
+        }
         inner.wake.notify_one();
         tracing::debug!(worker = %inner.config.worker_id, claimed, committed, fenced, "worker pass");
         Ok(Pass { claimed, committed, fenced })
     }
 
     /// Turns each job into the event it produces, running connector calls concurrently.
-    async fn execute_all(&self, jobs: Vec<Job>) -> Vec<(Job, Option<Event>)> {
+    async fn execute_all(&self, jobs: Vec<Job>) -> Vec<(Job, Option<Event>, Option<CallTiming>)> {
         let mut set = JoinSet::new();
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -77,8 +90,8 @@ impl Engine {
                 "call" => {
                     let engine = self.clone();
                     set.spawn(async move {
-                        let event = engine.execute_call(&job).await;
-                        (job, Some(event))
+                        let (event, timing) = engine.execute_call(&job).await;
+                        (job, Some(event), timing)
                     });
                 }
                 _ => {
@@ -86,31 +99,50 @@ impl Engine {
                     if let Err(e) = &event {
                         tracing::error!(job = job.id, error = %e, "unreadable job payload; dropped");
                     }
-                    out.push((job, event.ok()));
+                    out.push((job, event.ok(), None));
                 }
             }
         }
         while let Some(done) = set.join_next().await {
             match done {
-                Ok(pair) => out.push(pair),
+                Ok(done) => out.push(done),
                 Err(e) => tracing::error!(error = %e, "connector task panicked; its job will be retried after the lease"),
             }
         }
         out
     }
 
-    async fn execute_call(&self, job: &Job) -> Event {
+    /// Runs one connector call; its duration too, when the connector was invoked.
+    async fn execute_call(&self, job: &Job) -> (Event, Option<CallTiming>) {
         let call: CallRequest = match serde_json::from_str(&job.payload) {
             Ok(c) => c,
             Err(e) => {
-                return Event::CallFailed {
+                tracing::error!(job = job.id, instance = %job.instance_id, error = %e, "unreadable call payload");
+                let event = Event::CallFailed {
                     token: job.token as u32,
                     epoch: u32::MAX,
                     attempt: 1,
                     error: CallError { code: "pratica.corrupt_job".into(), message: e.to_string(), retryable: false, retry_after_ms: None },
                 };
+                return (event, None);
             }
         };
+        let event = self.invoke_connector(job, &call).await;
+        let (outcome, code) = match &event.0 {
+            Event::CallFailed { error, .. } => {
+                metrics::counter!("pratica_connector_errors_total", "connector" => call.connector.clone(), "code" => error.code.clone(), "retryable" => error.retryable.to_string())
+                    .increment(1);
+                ("failed", error.code.as_str())
+            }
+            _ => ("succeeded", ""),
+        };
+        let duration_ms = event.1.as_ref().map(|t| (t.seconds * 1000.0) as u64);
+        // Trace, not debug: one line per call.
+        tracing::trace!(instance = %job.instance_id, step = %call.step_id, connector = %call.connector, attempt = call.attempt, outcome, code, duration_ms, "connector call");
+        event
+    }
+
+    async fn invoke_connector(&self, job: &Job, call: &CallRequest) -> (Event, Option<CallTiming>) {
         let (token, epoch, attempt) = (call.token, call.epoch, call.attempt);
         let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| Event::CallFailed {
             token,
@@ -119,7 +151,7 @@ impl Engine {
             error: CallError { code: code.into(), message, retryable, retry_after_ms },
         };
         let Some(connector) = self.inner.registry.get(&call.connector).cloned() else {
-            return fail("connector.unknown", format!("no connector `{}` is configured", call.connector), false, None);
+            return (fail("connector.unknown", format!("no connector `{}` is configured", call.connector), false, None), None);
         };
         let invocation = Invocation {
             connector: call.connector.clone(),
@@ -133,13 +165,21 @@ impl Engine {
             step_id: call.step_id.clone(),
             secrets: self.inner.registry.secrets().clone(),
         };
+        // Connectors' own log lines carry the instance and the step.
+        let span = tracing::info_span!("connector", instance = %job.instance_id, step = %call.step_id, connector = %call.connector);
+        let started = std::time::Instant::now();
         let result = match call.timeout_ms {
-            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(0) as u64), connector.invoke(&invocation)).await {
-                Ok(r) => r,
-                Err(_) => Err(ConnectorError::retryable("timeout", format!("no answer within {ms} ms"))),
-            },
-            None => connector.invoke(&invocation).await,
+            Some(ms) => {
+                match tokio::time::timeout(Duration::from_millis(ms.max(0) as u64), connector.invoke(&invocation).instrument(span.clone()))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(ConnectorError::retryable("timeout", format!("no answer within {ms} ms"))),
+                }
+            }
+            None => connector.invoke(&invocation).instrument(span.clone()).await,
         };
+        let timing = CallTiming { step: call.step_id.clone(), connector: call.connector.clone(), seconds: started.elapsed().as_secs_f64() };
         // Nothing a connector returns may carry a secret into history or logs.
         let secrets = self.inner.registry.secrets();
         let result = result.map(|mut output| {
@@ -149,13 +189,14 @@ impl Engine {
         let fail = |code: &str, message: String, retryable: bool, retry_after_ms: Option<i64>| {
             fail(code, secrets.redact(&message), retryable, retry_after_ms)
         };
-        match result {
+        let event = match result {
             Ok(output) => Event::CallSucceeded { token, epoch, output },
             Err(ConnectorError::Retryable { code, message, retry_after }) => {
                 fail(&code, message, true, retry_after.map(|d| d.as_millis() as i64))
             }
             Err(ConnectorError::Fatal { code, message }) => fail(&code, message, false, None),
-        }
+        };
+        (event, Some(timing))
     }
 
     /// Runs passes until no job is due now (timers in the future stay pending). With a
@@ -232,6 +273,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// How long one connector call took (`pratica_step_duration_seconds`).
+struct CallTiming {
+    step: String,
+    connector: String,
+    seconds: f64,
 }
 
 struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);

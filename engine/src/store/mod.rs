@@ -295,6 +295,20 @@ impl Store {
 
     // ---- end of the triggers block ----
 
+    // ---- metrics block: read-only gauges computed at scrape time ----
+
+    /// Internal jobs due at `now` and not leased: how many, and the earliest due time.
+    pub async fn job_stats(&self, now: Millis) -> Result<(i64, Option<Millis>), StoreError> {
+        on_pool!(self, job_stats(now))
+    }
+
+    /// Open or claimed human tasks per office (`""` for tasks without an office).
+    pub async fn open_tasks_by_office(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        on_pool!(self, open_tasks_by_office())
+    }
+
+    // ---- end of the metrics block ----
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(p) => p.close().await,

@@ -862,5 +862,30 @@ macro_rules! shared_queries {
         }
 
         // ---- end of the triggers block ----
+
+        // ---- metrics block: read-only gauges computed at scrape time ----
+
+        pub(super) async fn job_stats(pool: &Pool<$Db>, now: Millis) -> Result<(i64, Option<Millis>), StoreError> {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(due_at) AS oldest FROM jobs \
+                 WHERE topic IS NULL AND due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok((row.try_get("n")?, row.try_get("oldest")?))
+        }
+
+        pub(super) async fn open_tasks_by_office(pool: &Pool<$Db>) -> Result<Vec<(String, i64)>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT COALESCE(office, '') AS office, COUNT(*) AS n FROM tasks \
+                 WHERE status IN ('open', 'claimed') GROUP BY COALESCE(office, '') ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.try_get("office")?, r.try_get("n")?))).collect()
+        }
+
+        // ---- end of the metrics block ----
     };
 }
