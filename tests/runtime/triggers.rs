@@ -405,10 +405,9 @@ async fn a_webhook_name_belongs_to_one_workflow() {
 }
 
 /// Two real `pratica serve` processes on one PostgreSQL, both deploying a workflow with a
-/// `* * * * *` trigger: each minute starts exactly one instance. Slow (waits for two minute
-/// boundaries, up to ~2 minutes), so it runs only when asked.
+/// `* * * * *` trigger: each minute starts exactly one instance. It waits for two minute
+/// boundaries (about a minute and a half), in parallel with the rest of the suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow (up to two minutes): cargo test --workspace --test runtime triggers -- --ignored"]
 async fn two_serve_processes_fire_each_minute_once() {
     use pratica_tests::backend::{ScratchDir, fresh_database};
     let scratch = ScratchDir::new();
