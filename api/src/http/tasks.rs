@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use pratica_engine::clock::to_rfc3339;
 use pratica_engine::runtime::{EngineError, TaskCompletion};
 use pratica_engine::schemas::{SchemaError, SchemaSet};
-use pratica_engine::store::{TaskQuery, TaskRow};
+use pratica_engine::store::{TaskQuery, TaskRow, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -185,14 +185,7 @@ async fn get_task(State(state): State<AppState>, caller: Caller, Path(id): Path<
 )]
 async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
     caller.require(Permission::WorkTasks)?;
-    let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
-    let mut task = tx
-        .task_for_update(&id)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .filter(|t| caller.sees_task(t))
-        .ok_or_else(|| not_found(&id))?;
-    check_workable(&task)?;
+    let (mut tx, mut task) = lock_workable_task(&state, &caller, &id).await?;
     if let Some(holder) = task.assignee.as_deref().filter(|a| *a != caller.name) {
         return Err(claimed_by(&id, holder));
     }
@@ -201,6 +194,20 @@ async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Pat
     tx.update_task(&task).await.map_err(|e| ApiError::Internal(e.into()))?;
     tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(task.into()))
+}
+
+/// Opens a transaction and locks a task the caller may see and that is still open or
+/// claimed (404 for another office's task, 409 `task_closed` for a finished one).
+async fn lock_workable_task(state: &AppState, caller: &Caller, id: &str) -> Result<(Tx, TaskRow), ApiError> {
+    let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
+    let task = tx
+        .task_for_update(id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .filter(|t| caller.sees_task(t))
+        .ok_or_else(|| not_found(id))?;
+    check_workable(&task)?;
+    Ok((tx, task))
 }
 
 /// Put a claimed task back in the queue (its holder, or an admin).
@@ -221,14 +228,7 @@ async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Pat
 )]
 async fn unclaim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
     caller.require(Permission::WorkTasks)?;
-    let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
-    let mut task = tx
-        .task_for_update(&id)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .filter(|t| caller.sees_task(t))
-        .ok_or_else(|| not_found(&id))?;
-    check_workable(&task)?;
+    let (mut tx, mut task) = lock_workable_task(&state, &caller, &id).await?;
     if let Some(holder) = task.assignee.as_deref().filter(|a| *a != caller.name && caller.role != Role::Admin) {
         return Err(claimed_by(&id, holder));
     }
