@@ -6,12 +6,14 @@
 //! - [`workspace`]: finding workflow files and schemas on disk, and the [`Catalog`] they form.
 //! - [`registry`]: the connectors of an installation (built-ins + `pratica.toml`).
 //! - [`http`]: the HTTP API (axum): the external-task protocol and health check.
+//! - [`console`]: the operator console (server-rendered HTML).
 //! - [`cli`]: the sub-commands (`validate`, `graph`, `run`, `serve`, `history`, `audit`).
 //!
 //! [`Catalog`]: pratica_engine::definition::Catalog
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod registry;
 pub mod workspace;
