@@ -14,6 +14,7 @@ mod appio;
 mod builtin;
 mod email;
 mod http;
+pub mod identity;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -84,9 +85,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in connectors that need no configuration (`noop`, `log`).
+    /// The built-in connectors that need no configuration (`noop`, `log`, `identity`).
     pub fn builtin() -> Self {
-        Self::default().with("noop", NoopConnector).with("log", LogConnector)
+        Self::default().with("noop", NoopConnector).with("log", LogConnector).with("identity", identity::IdentityConnector)
     }
 
     pub fn with(mut self, name: &str, connector: impl Connector) -> Self {
