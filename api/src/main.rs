@@ -153,6 +153,9 @@ enum TokenCommand {
         /// An office whose tasks an operator works (repeatable).
         #[arg(long = "office")]
         offices: Vec<String>,
+        /// A task role (candidate group) whose human tasks an operator works, e.g. naspi-operator (repeatable).
+        #[arg(long = "task-role")]
+        task_roles: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -178,6 +181,9 @@ enum UserCommand {
         role: String,
         #[arg(long = "office")]
         offices: Vec<String>,
+        /// A task role (candidate group) whose human tasks the user works, e.g. naspi-operator (repeatable).
+        #[arg(long = "task-role")]
+        task_roles: Vec<String>,
         /// Read the password from standard input (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -343,9 +349,9 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token { command } => {
             let now = chrono::Utc::now().timestamp_millis();
             match command {
-                TokenCommand::Create { name, role, offices, db } => {
+                TokenCommand::Create { name, role, offices, task_roles, db } => {
                     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
-                    token::create(&store, &name, &role, &offices, now, &mut out).await?;
+                    token::create(&store, &name, &role, &offices, &task_roles, now, &mut out).await?;
                 }
                 TokenCommand::List { db } => {
                     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
@@ -358,10 +364,11 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::User { command: UserCommand::Create { name, role, offices, password_stdin: _, db } } => {
+        Command::User { command: UserCommand::Create { name, role, offices, task_roles, password_stdin: _, db } } => {
             let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
             let now = chrono::Utc::now().timestamp_millis();
-            token::create_user(&store, &name, &role, &offices, std::io::stdin().lock(), now, &mut out).await?;
+            let access = token::Access { offices: &offices, task_roles: &task_roles };
+            token::create_user(&store, &name, &role, access, std::io::stdin().lock(), now, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { instance, db } } => {

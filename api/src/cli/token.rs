@@ -1,4 +1,5 @@
-//! `pratica token create|list|revoke` (API tokens) and `pratica user create` (console users).
+//! `pratica token create|list|revoke` (API tokens) and `pratica user create` (console users),
+//! each with its offices and task roles (`--office`, `--task-role`, repeatable).
 
 use std::io::{BufRead, Write};
 
@@ -28,12 +29,37 @@ fn check_offices(role: Role, offices: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn check_task_roles(task_roles: &[String]) -> anyhow::Result<()> {
+    for r in task_roles {
+        if r.is_empty() || r.len() > 100 || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            bail!("task role `{r}`: use 1 to 100 letters, digits, `-`, `_` or `.`");
+        }
+    }
+    Ok(())
+}
+
+/// The offices and task roles of a token or user.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub offices: &'a [String],
+    pub task_roles: &'a [String],
+}
+
 /// Creates a token and prints it (the only time it is shown).
-pub async fn create(store: &Store, name: &str, role: &str, offices: &[String], now: i64, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn create(
+    store: &Store,
+    name: &str,
+    role: &str,
+    offices: &[String],
+    task_roles: &[String],
+    now: i64,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     check_name("token name", name)?;
     let role = parse_role(role)?;
     check_offices(role, offices)?;
-    let token = match auth::create_token(store, name, role, offices, now).await {
+    check_task_roles(task_roles)?;
+    let token = match auth::create_token_with_task_roles(store, name, role, offices, task_roles, now).await {
         Err(StoreError::Conflict { .. }) => bail!("a token named `{name}` already exists"),
         other => other?,
     };
@@ -43,12 +69,15 @@ pub async fn create(store: &Store, name: &str, role: &str, offices: &[String], n
 
 /// Lists tokens by name (never their text).
 pub async fn list(store: &Store, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "{:<24} {:<9} {:<16} {:<25} revoked", "name", "role", "offices", "created")?;
+    writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<25} revoked", "name", "role", "offices", "task roles", "created")?;
+    let list = |json: &str| {
+        let items: Vec<String> = serde_json::from_str(json).unwrap_or_default();
+        if items.is_empty() { "-".to_string() } else { items.join(",") }
+    };
     for t in store.tokens().await? {
-        let offices: Vec<String> = serde_json::from_str(&t.offices).unwrap_or_default();
-        let offices = if offices.is_empty() { "-".to_string() } else { offices.join(",") };
+        let (offices, task_roles) = (list(&t.offices), list(&t.task_roles));
         let revoked = t.revoked_at.map(to_rfc3339).unwrap_or_else(|| "-".into());
-        writeln!(out, "{:<24} {:<9} {:<16} {:<25} {revoked}", t.name, t.role, offices, to_rfc3339(t.created_at))?;
+        writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<25} {revoked}", t.name, t.role, offices, task_roles, to_rfc3339(t.created_at))?;
     }
     Ok(())
 }
@@ -67,14 +96,15 @@ pub async fn create_user(
     store: &Store,
     username: &str,
     role: &str,
-    offices: &[String],
+    access: Access<'_>,
     password_input: impl BufRead,
     now: i64,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     check_name("user name", username)?;
     let role = parse_role(role)?;
-    check_offices(role, offices)?;
+    check_offices(role, access.offices)?;
+    check_task_roles(access.task_roles)?;
     let password = password_input.lines().next().transpose()?.unwrap_or_default();
     if password.chars().count() < 12 {
         bail!("the password must be at least 12 characters");
@@ -83,7 +113,8 @@ pub async fn create_user(
         username: username.to_string(),
         password_hash: auth::hash_password(&password).map_err(anyhow::Error::msg)?,
         role: role.as_str().to_string(),
-        offices: serde_json::to_string(offices)?,
+        offices: serde_json::to_string(access.offices)?,
+        task_roles: serde_json::to_string(access.task_roles)?,
         created_at: now,
         disabled_at: None,
     };

@@ -127,6 +127,9 @@ pub struct Caller {
     pub role: Role,
     /// For operators: the offices whose tasks they see and work.
     pub offices: Vec<String>,
+    /// For operators: the task roles (candidate groups) whose tasks they see and work, e.g.
+    /// `["naspi-operator", "payout-officer"]`.
+    pub task_roles: Vec<String>,
 }
 
 impl Caller {
@@ -145,10 +148,16 @@ impl Caller {
         )))
     }
 
-    /// Whether the caller may see `task` at all (operators: only their offices).
+    /// Whether the caller may see (and, with [`Permission::WorkTasks`], work) `task`.
+    /// Operators: a task assigned to them, or a task of one of their offices whose role is
+    /// one of their task roles (or that names no role). Other roles see every task.
     pub fn sees_task(&self, task: &TaskRow) -> bool {
         match self.role {
-            Role::Operator => task.office.as_ref().is_some_and(|o| self.offices.contains(o)),
+            Role::Operator => {
+                task.assignee.as_deref() == Some(self.name.as_str())
+                    || (task.office.as_ref().is_some_and(|o| self.offices.contains(o))
+                        && task.role.as_ref().is_none_or(|r| self.task_roles.contains(r)))
+            }
             _ => true,
         }
     }
@@ -184,7 +193,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     let row = row.filter(|r| r.revoked_at.is_none()).ok_or_else(refused)?;
     let role = Role::parse(&row.role).ok_or_else(refused)?;
     let offices = serde_json::from_str(&row.offices).unwrap_or_default();
-    Ok(Caller { name: row.name, role, offices })
+    let task_roles = serde_json::from_str(&row.task_roles).unwrap_or_default();
+    Ok(Caller { name: row.name, role, offices, task_roles })
 }
 
 /// Middleware for the external-task routes: worker or admin tokens only.
@@ -195,12 +205,25 @@ pub async fn require_external(State(state): State<AppState>, request: Request, n
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
-/// Creates a token named `name` and returns its text, which is shown only this once.
+/// Creates a token named `name` (no task roles) and returns its text, which is shown only
+/// this once.
 pub async fn create_token(
     store: &pratica_engine::store::Store,
     name: &str,
     role: Role,
     offices: &[String],
+    now: pratica_engine::clock::Millis,
+) -> Result<String, pratica_engine::store::StoreError> {
+    create_token_with_task_roles(store, name, role, offices, &[], now).await
+}
+
+/// Creates a token with task roles (the candidate groups of human tasks it may work).
+pub async fn create_token_with_task_roles(
+    store: &pratica_engine::store::Store,
+    name: &str,
+    role: Role,
+    offices: &[String],
+    task_roles: &[String],
     now: pratica_engine::clock::Millis,
 ) -> Result<String, pratica_engine::store::StoreError> {
     let token = generate_token();
@@ -209,6 +232,7 @@ pub async fn create_token(
         hash: hash_token(&token),
         role: role.as_str().to_string(),
         offices: serde_json::to_string(offices).expect("strings serialize"),
+        task_roles: serde_json::to_string(task_roles).expect("strings serialize"),
         created_at: now,
         revoked_at: None,
     };
@@ -267,11 +291,11 @@ mod tests {
 
     #[test]
     fn operators_see_only_their_offices_tasks_and_roles_name_what_is_missing() {
-        let op = Caller { name: "op".into(), role: Role::Operator, offices: vec!["RM1".into()] };
+        let op = Caller { name: "op".into(), role: Role::Operator, offices: vec!["RM1".into()], task_roles: vec![] };
         assert!(op.require(Permission::WorkTasks).is_ok());
         let refused = op.require(Permission::DeployWorkflows).unwrap_err();
         assert!(refused.to_string().contains("deploy"), "{refused}");
-        let viewer = Caller { name: "v".into(), role: Role::Viewer, offices: vec![] };
+        let viewer = Caller { name: "v".into(), role: Role::Viewer, offices: vec![], task_roles: vec![] };
         assert!(viewer.require(Permission::WorkTasks).is_err());
         assert!(viewer.require(Permission::ReadTasks).is_ok());
         assert!(Role::ALL.iter().all(|r| Role::parse(r.as_str()) == Some(*r)));

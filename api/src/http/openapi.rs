@@ -49,6 +49,9 @@ use super::{external, health, hooks, instances, messages, tasks, workflows};
         tasks::claim_task,
         tasks::unclaim_task,
         tasks::complete_task,
+        tasks::delegate_task,
+        tasks::comment_task,
+        tasks::list_comments,
         external::fetch_and_lock,
         external::complete,
         external::fail,
@@ -67,7 +70,7 @@ use super::{external, health, hooks, instances, messages, tasks, workflows};
         (name = "workflows", description = "Deploy, validate and read workflow definitions"),
         (name = "instances", description = "Start, follow and cancel workflow instances"),
         (name = "messages", description = "Publish messages to waiting instances"),
-        (name = "tasks", description = "Human tasks: list, claim, complete"),
+        (name = "tasks", description = "Human tasks: list, claim, complete, delegate, comment"),
         (name = "external-tasks", description = "The external-task protocol for workers in any language (worker or admin tokens)"),
         (name = "hooks", description = "Webhook triggers, signed with HMAC-SHA256 (no token)"),
     )

@@ -1,4 +1,4 @@
-//! Human tasks: list, read, claim, unclaim, complete.
+//! Human tasks: list, read, claim, unclaim, complete, delegate, comment.
 //!
 //! | route | answer |
 //! |---|---|
@@ -7,8 +7,14 @@
 //! | `POST /api/v1/tasks/{id}/claim` | the task, assigned to the caller; `409 task_claimed` if someone else has it |
 //! | `POST /api/v1/tasks/{id}/unclaim` | the task, back in the queue |
 //! | `POST /api/v1/tasks/{id}/complete` `{outcome, reason, form}` | `204`; `422 invalid_form` with `errors: [{field, message}]`; `403 separation_of_duties` |
+//! | `POST /api/v1/tasks/{id}/delegate` `{to}` | the task, assigned to `to`; `422 invalid_delegation` |
+//! | `POST /api/v1/tasks/{id}/comments` `{text}` | `204`; the comment is in the instance history |
+//! | `GET /api/v1/tasks/{id}/comments` | `[{actor, at, text}]` |
 //!
-//! A task an operator may not see answers 404, exactly as a task that does not exist.
+//! Operators see (and work) a task assigned to them, and the tasks of their offices whose
+//! role is one of their task roles or that name no role. A task an operator may not see
+//! answers 404, exactly as a task that does not exist. Every action is recorded in the
+//! instance history with the caller as actor.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -16,9 +22,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use pratica_engine::clock::to_rfc3339;
-use pratica_engine::runtime::{EngineError, TaskCompletion};
+use pratica_engine::runtime::{EngineError, TaskActor, TaskCompletion, TaskRefusal};
 use pratica_engine::schemas::{SchemaError, SchemaSet};
-use pratica_engine::store::{TaskQuery, TaskRow, Tx};
+use pratica_engine::store::{TaskQuery, TaskRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -38,6 +44,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/tasks/{id}/claim", post(claim_task))
         .route("/api/v1/tasks/{id}/unclaim", post(unclaim_task))
         .route("/api/v1/tasks/{id}/complete", post(complete_task))
+        .route("/api/v1/tasks/{id}/delegate", post(delegate_task))
+        .route("/api/v1/tasks/{id}/comments", get(list_comments).post(comment_task))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -184,30 +192,7 @@ async fn get_task(State(state): State<AppState>, caller: Caller, Path(id): Path<
     security(("bearer" = []))
 )]
 async fn claim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
-    caller.require(Permission::WorkTasks)?;
-    let (mut tx, mut task) = lock_workable_task(&state, &caller, &id).await?;
-    if let Some(holder) = task.assignee.as_deref().filter(|a| *a != caller.name) {
-        return Err(claimed_by(&id, holder));
-    }
-    task.assignee = Some(caller.name.clone());
-    task.status = "claimed".into();
-    tx.update_task(&task).await.map_err(|e| ApiError::Internal(e.into()))?;
-    tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(task.into()))
-}
-
-/// Opens a transaction and locks a task the caller may see and that is still open or
-/// claimed (404 for another office's task, 409 `task_closed` for a finished one).
-async fn lock_workable_task(state: &AppState, caller: &Caller, id: &str) -> Result<(Tx, TaskRow), ApiError> {
-    let mut tx = state.engine().store().begin().await.map_err(|e| ApiError::Internal(e.into()))?;
-    let task = tx
-        .task_for_update(id)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .filter(|t| caller.sees_task(t))
-        .ok_or_else(|| not_found(id))?;
-    check_workable(&task)?;
-    Ok((tx, task))
+    Ok(Json(claim(&state, &caller, &id).await?.into()))
 }
 
 /// Put a claimed task back in the queue (its holder, or an admin).
@@ -227,16 +212,7 @@ async fn lock_workable_task(state: &AppState, caller: &Caller, id: &str) -> Resu
     security(("bearer" = []))
 )]
 async fn unclaim_task(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
-    caller.require(Permission::WorkTasks)?;
-    let (mut tx, mut task) = lock_workable_task(&state, &caller, &id).await?;
-    if let Some(holder) = task.assignee.as_deref().filter(|a| *a != caller.name && caller.role != Role::Admin) {
-        return Err(claimed_by(&id, holder));
-    }
-    task.assignee = None;
-    task.status = "open".into();
-    tx.update_task(&task).await.map_err(|e| ApiError::Internal(e.into()))?;
-    tx.commit().await.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(task.into()))
+    Ok(Json(unclaim(&state, &caller, &id).await?.into()))
 }
 
 /// Complete the task with an outcome and the form's data; the instance goes on.
@@ -266,30 +242,202 @@ async fn complete_task(
     Path(id): Path<String>,
     Json(req): Json<CompleteTaskRequest>,
 ) -> Result<StatusCode, ApiError> {
+    complete(&state, &caller, &id, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateTaskRequest {
+    /// The user (console user or token name) who gets the task: an active operator of the
+    /// task's office, or an admin.
+    pub to: String,
+}
+
+/// Hand the task to another user of its office (its holder, or an admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/delegate",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    request_body = DelegateTaskRequest,
+    responses(
+        (status = 200, description = "The task, assigned to the delegate", body = TaskView),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 409, description = "`task_claimed` (someone else holds it) or `task_closed`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_delegation` (unknown user, another office, a role that cannot work tasks, not claimed) or `invalid_field`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, description = "`forbidden`, or `separation_of_duties`: the delegate may not work this task", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+async fn delegate_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<DelegateTaskRequest>,
+) -> Result<Json<TaskView>, ApiError> {
+    Ok(Json(delegate(&state, &caller, &id, &req.to).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentTaskRequest {
+    /// 1 to 4000 characters.
+    pub text: String,
+}
+
+/// One comment on a task (kept in the instance's hash-chained history).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskComment {
+    pub actor: Option<String>,
+    pub at: String,
+    pub text: String,
+}
+
+/// Comment on a task (anyone who may work it; also on a closed task).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/comments",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    request_body = CommentTaskRequest,
+    responses(
+        (status = 204, description = "Recorded in the instance history"),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 422, description = "`invalid_request` (an empty or too long text) or `invalid_field`", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+async fn comment_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(req): Json<CommentTaskRequest>,
+) -> Result<StatusCode, ApiError> {
+    comment(&state, &caller, &id, &req.text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The comments on a task, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks/{id}/comments",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The comments, oldest first", body = Vec<TaskComment>),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 401, response = super::openapi::Unauthenticated),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 500, response = super::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_comments(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Vec<TaskComment>>, ApiError> {
+    Ok(Json(task_comments(&state, &caller, &id).await?))
+}
+
+// ---- reusable task actions (the REST routes above and the console call these) ----
+
+/// The engine's view of the caller: who acts, whether they may act on others' tasks, and
+/// which tasks they see.
+fn with_actor<'a>(caller: &'a Caller, sees: &'a (dyn Fn(&TaskRow) -> bool + Send + Sync)) -> TaskActor<'a> {
+    TaskActor { name: &caller.name, supervisor: caller.role == Role::Admin, sees }
+}
+
+/// Claims a task for the caller (`409 task_claimed` if someone else holds it).
+pub(crate) async fn claim(state: &AppState, caller: &Caller, id: &str) -> Result<TaskRow, ApiError> {
     caller.require(Permission::WorkTasks)?;
-    let task = visible_task(&state, &caller, &id).await?;
+    let sees = |t: &TaskRow| caller.sees_task(t);
+    state.engine().claim_task(id, &with_actor(caller, &sees)).await.map_err(task_error)
+}
+
+/// Puts a task back in its queue (its holder, or an admin).
+pub(crate) async fn unclaim(state: &AppState, caller: &Caller, id: &str) -> Result<TaskRow, ApiError> {
+    caller.require(Permission::WorkTasks)?;
+    let sees = |t: &TaskRow| caller.sees_task(t);
+    state.engine().unclaim_task(id, &with_actor(caller, &sees)).await.map_err(task_error)
+}
+
+/// Completes a task: the form is checked against its schema (`422 invalid_form`), then the
+/// engine checks the holder, the outcome, the reason and separation of duties.
+pub(crate) async fn complete(state: &AppState, caller: &Caller, id: &str, req: CompleteTaskRequest) -> Result<(), ApiError> {
+    caller.require(Permission::WorkTasks)?;
+    let task = visible_task(state, caller, id).await?;
     check_workable(&task)?;
     if let Some(holder) = task.assignee.as_deref().filter(|a| *a != caller.name && caller.role != Role::Admin) {
-        return Err(claimed_by(&id, holder));
+        return Err(claimed_by(id, holder));
     }
     if let Some(form) = task.form.as_deref() {
         check_form(state.schemas(), form, &req.form)?;
     }
     let completion = TaskCompletion { outcome: req.outcome, reason: req.reason, form: req.form };
-    match state.engine().complete_task(&id, &caller.name, completion).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(EngineError::Forbidden(detail)) => {
-            Err(ApiError::problem(StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties", detail))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let sees = |t: &TaskRow| caller.sees_task(t);
+    state.engine().complete_task_as(id, &with_actor(caller, &sees), completion).await.map_err(task_error)
 }
 
-async fn visible_task(state: &AppState, caller: &Caller, id: &str) -> Result<TaskRow, ApiError> {
+/// Hands a task to the user `to` (see [`pratica_engine::Engine::delegate_task`] for the rule).
+pub(crate) async fn delegate(state: &AppState, caller: &Caller, id: &str, to: &str) -> Result<TaskRow, ApiError> {
+    caller.require(Permission::WorkTasks)?;
+    let to = to.trim();
+    if to.is_empty() {
+        return Err(ApiError::invalid_field("to", "`to` must name a user"));
+    }
+    let sees = |t: &TaskRow| caller.sees_task(t);
+    state.engine().delegate_task(id, &with_actor(caller, &sees), to).await.map_err(task_error)
+}
+
+/// Comments on a task the caller may work.
+pub(crate) async fn comment(state: &AppState, caller: &Caller, id: &str, text: &str) -> Result<(), ApiError> {
+    caller.require(Permission::WorkTasks)?;
+    let sees = |t: &TaskRow| caller.sees_task(t);
+    state.engine().comment_task(id, &with_actor(caller, &sees), text).await.map_err(task_error)
+}
+
+/// The comments on a task the caller may see, oldest first.
+pub(crate) async fn task_comments(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<TaskComment>, ApiError> {
+    caller.require(Permission::ReadTasks)?;
+    let task = visible_task(state, caller, id).await?;
+    let comments = state.engine().task_comments(&task).await?;
+    Ok(comments.into_iter().map(|c| TaskComment { actor: c.actor, at: to_rfc3339(c.at), text: c.text }).collect())
+}
+
+/// A task the caller may see (`404` otherwise, as for a task that does not exist).
+pub(crate) async fn visible_task(state: &AppState, caller: &Caller, id: &str) -> Result<TaskRow, ApiError> {
     match state.engine().store().task(id).await {
         Ok(task) if caller.sees_task(&task) => Ok(task),
         Ok(_) | Err(pratica_engine::store::StoreError::NotFound { .. }) => Err(not_found(id)),
         Err(e) => Err(ApiError::Internal(e.into())),
+    }
+}
+
+/// Task refusals as problems: `task_claimed`, `task_closed`, `invalid_delegation`,
+/// `separation_of_duties`; the rest as usual.
+fn task_error(error: EngineError) -> ApiError {
+    match error {
+        EngineError::Task(TaskRefusal::Claimed { task, holder }) => claimed_by(&task, &holder),
+        EngineError::Task(r @ TaskRefusal::Closed { .. }) => {
+            ApiError::problem(StatusCode::CONFLICT, "task_closed", "Task closed", r.to_string())
+        }
+        EngineError::Task(TaskRefusal::Delegation(detail)) => {
+            ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_delegation", "Invalid delegation", detail)
+        }
+        EngineError::Forbidden(detail) => {
+            ApiError::problem(StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties", detail)
+        }
+        EngineError::NotFound { entity: "task", id } => not_found(&id),
+        e => e.into(),
     }
 }
 

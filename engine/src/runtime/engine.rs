@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose};
 use super::state::{InstanceState, Phase, StepError};
+use super::tasks::{TaskActor, TaskRefusal};
 use crate::audit;
 use crate::clock::{Clock, Millis};
 use crate::connector::Registry;
@@ -69,6 +70,9 @@ pub enum EngineError {
     LockLost(String),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// A human task action was refused (claimed by someone else, closed, a bad delegation).
+    #[error(transparent)]
+    Task(#[from] super::tasks::TaskRefusal),
 }
 
 /// The result of deploying a definition.
@@ -379,11 +383,23 @@ impl Engine {
     /// Completes a human task on behalf of `actor`, checking outcomes, mandatory reasons and
     /// separation of duties, and resumes the instance in the same transaction.
     pub async fn complete_task(&self, task_id: &str, actor: &str, completion: TaskCompletion) -> Result<(), EngineError> {
+        match self.complete_task_as(task_id, &TaskActor::trusted(actor, true), completion).await {
+            Err(EngineError::Task(refusal)) => Err(EngineError::Invalid(refusal.to_string())),
+            other => other,
+        }
+    }
+
+    /// Completes a task as `actor`: refused when someone else holds it (unless the actor is
+    /// a supervisor), when it is closed, or by its separation of duties.
+    pub async fn complete_task_as(&self, task_id: &str, who: &TaskActor<'_>, completion: TaskCompletion) -> Result<(), EngineError> {
         let now = self.now();
-        let mut tx = self.inner.store.begin().await?;
-        let mut task = tx.task_for_update(task_id).await?.ok_or_else(|| EngineError::NotFound { entity: "task", id: task_id.into() })?;
+        let actor = who.name;
+        let (mut tx, mut task) = self.lock_task(task_id, who).await?;
         if task.status != "open" && task.status != "claimed" {
-            return Err(EngineError::Invalid(format!("task `{task_id}` is {}", task.status)));
+            return Err(EngineError::Task(TaskRefusal::Closed { task: task_id.into(), status: task.status.clone() }));
+        }
+        if let Some(holder) = task.assignee.as_deref().filter(|h| *h != actor && !who.supervisor) {
+            return Err(EngineError::Task(TaskRefusal::Claimed { task: task_id.into(), holder: holder.into() }));
         }
         let excluded: Vec<String> = serde_json::from_str(&task.excluded_actors).unwrap_or_default();
         if excluded.iter().any(|a| a == actor) {
@@ -611,6 +627,8 @@ impl Engine {
                     completed_by: None,
                     completed_at: None,
                     result: None,
+                    delegated_by: None,
+                    escalated_at: None,
                 })
                 .await?;
             }

@@ -7,10 +7,12 @@ mod engine;
 mod external;
 pub mod machine;
 pub mod state;
+mod tasks;
 mod worker;
 
 pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, Published, StartRequest, Started, TaskCompletion, status_of};
 pub use external::{ExternalFailure, ExternalTask};
 pub use machine::{CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskRequest, Transition, apply};
 pub use state::{InstanceState, Phase, StepError};
+pub use tasks::{MAX_COMMENT_CHARS, TaskActor, TaskComment, TaskRefusal};
 pub use worker::{Pass, output_of};

@@ -12,6 +12,8 @@ pub struct TokenRow {
     pub role: String,
     /// JSON array of office codes.
     pub offices: String,
+    /// JSON array of the task roles (candidate groups) whose human tasks it may work.
+    pub task_roles: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
 }
@@ -24,8 +26,21 @@ pub struct UserRow {
     pub role: String,
     /// JSON array of office codes.
     pub offices: String,
+    /// JSON array of the task roles (candidate groups) whose human tasks the user may work.
+    pub task_roles: String,
     pub created_at: Millis,
     pub disabled_at: Option<Millis>,
+}
+
+/// An active console user or API token by name (users first): who a task can be delegated to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub name: String,
+    pub role: String,
+    /// JSON array of office codes.
+    pub offices: String,
+    /// JSON array of task roles.
+    pub task_roles: String,
 }
 
 /// A page of instances, ordered by `(started_at, id)`; `after` is the last row of the

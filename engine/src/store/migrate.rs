@@ -6,6 +6,7 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_external_tasks.sql")),
     (3, include_str!("../../migrations/sqlite/0003_schedules.sql")),
     (4, include_str!("../../migrations/sqlite/0004_tokens.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_human_tasks.sql")),
 ];
 
 pub(super) const POSTGRES: &[(i64, &str)] = &[
@@ -13,6 +14,7 @@ pub(super) const POSTGRES: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/postgres/0002_external_tasks.sql")),
     (3, include_str!("../../migrations/postgres/0003_schedules.sql")),
     (4, include_str!("../../migrations/postgres/0004_tokens.sql")),
+    (5, include_str!("../../migrations/postgres/0005_human_tasks.sql")),
 ];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.

@@ -467,6 +467,11 @@ impl Tx {
         on_tx!(self, update_task(row))
     }
 
+    /// The active console user or API token named `name` (a user first, if both exist).
+    pub async fn principal(&mut self, name: &str) -> Result<Option<Principal>, StoreError> {
+        on_tx!(self, principal(name))
+    }
+
     pub async fn insert_subscription(&mut self, s: &Subscription) -> Result<(), StoreError> {
         on_tx!(self, insert_subscription(s))
     }

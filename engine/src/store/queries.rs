@@ -17,7 +17,7 @@ macro_rules! shared_queries {
         const INSTANCE_COLUMNS: &str = "id, workflow, version, status, business_key, request_id, input, state, output, error, \
              parent_id, parent_token, parent_epoch, started_at, updated_at, ended_at, history_seq, history_head";
         const TASK_COLUMNS: &str = "id, instance_id, token, epoch, step_id, status, title, description, assignee, role, office, form, \
-             outcomes, reason_required, excluded_actors, due_at, created_at, completed_by, completed_at, result";
+             outcomes, reason_required, excluded_actors, due_at, created_at, completed_by, completed_at, result, delegated_by, escalated_at";
 
         fn instance_row(r: &$Row) -> Result<InstanceRow, sqlx::Error> {
             Ok(InstanceRow {
@@ -64,6 +64,8 @@ macro_rules! shared_queries {
                 completed_by: r.try_get("completed_by")?,
                 completed_at: r.try_get("completed_at")?,
                 result: r.try_get("result")?,
+                delegated_by: r.try_get("delegated_by")?,
+                escalated_at: r.try_get("escalated_at")?,
             })
         }
 
@@ -357,6 +359,7 @@ macro_rules! shared_queries {
                 hash: r.try_get("hash")?,
                 role: r.try_get("role")?,
                 offices: r.try_get("offices")?,
+                task_roles: r.try_get("task_roles")?,
                 created_at: r.try_get("created_at")?,
                 revoked_at: r.try_get("revoked_at")?,
             })
@@ -368,26 +371,28 @@ macro_rules! shared_queries {
                 password_hash: r.try_get("password_hash")?,
                 role: r.try_get("role")?,
                 offices: r.try_get("offices")?,
+                task_roles: r.try_get("task_roles")?,
                 created_at: r.try_get("created_at")?,
                 disabled_at: r.try_get("disabled_at")?,
             })
         }
 
         pub(super) async fn insert_token(pool: &Pool<$Db>, t: &TokenRow) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO api_tokens (name, hash, role, offices, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO api_tokens (name, hash, role, offices, created_at, revoked_at, task_roles) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&t.name)
                 .bind(&t.hash)
                 .bind(&t.role)
                 .bind(&t.offices)
                 .bind(t.created_at)
                 .bind(t.revoked_at)
+                .bind(&t.task_roles)
                 .execute(pool)
                 .await?;
             Ok(())
         }
 
         pub(super) async fn token_by_hash(pool: &Pool<$Db>, hash: &str) -> Result<Option<TokenRow>, StoreError> {
-            let row = sqlx::query("SELECT name, hash, role, offices, created_at, revoked_at FROM api_tokens WHERE hash = $1")
+            let row = sqlx::query("SELECT name, hash, role, offices, task_roles, created_at, revoked_at FROM api_tokens WHERE hash = $1")
                 .bind(hash)
                 .fetch_optional(pool)
                 .await?;
@@ -395,7 +400,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn list_tokens(pool: &Pool<$Db>) -> Result<Vec<TokenRow>, StoreError> {
-            let rows = sqlx::query("SELECT name, hash, role, offices, created_at, revoked_at FROM api_tokens ORDER BY name").fetch_all(pool).await?;
+            let rows = sqlx::query("SELECT name, hash, role, offices, task_roles, created_at, revoked_at FROM api_tokens ORDER BY name").fetch_all(pool).await?;
             Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
         }
 
@@ -405,20 +410,21 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn insert_user(pool: &Pool<$Db>, u: &UserRow) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO users (username, password_hash, role, offices, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO users (username, password_hash, role, offices, created_at, disabled_at, task_roles) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&u.username)
                 .bind(&u.password_hash)
                 .bind(&u.role)
                 .bind(&u.offices)
                 .bind(u.created_at)
                 .bind(u.disabled_at)
+                .bind(&u.task_roles)
                 .execute(pool)
                 .await?;
             Ok(())
         }
 
         pub(super) async fn get_user(pool: &Pool<$Db>, username: &str) -> Result<Option<UserRow>, StoreError> {
-            let row = sqlx::query("SELECT username, password_hash, role, offices, created_at, disabled_at FROM users WHERE username = $1")
+            let row = sqlx::query("SELECT username, password_hash, role, offices, task_roles, created_at, disabled_at FROM users WHERE username = $1")
                 .bind(username)
                 .fetch_optional(pool)
                 .await?;
@@ -606,6 +612,23 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        pub(super) async fn principal(tx: &mut Tx, name: &str) -> Result<Option<Principal>, StoreError> {
+            let row = sqlx::query(
+                "SELECT username AS name, role, offices, task_roles FROM users WHERE username = $1 AND disabled_at IS NULL \
+                 UNION ALL SELECT name, role, offices, task_roles FROM api_tokens WHERE name = $1 AND revoked_at IS NULL",
+            )
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(r) = row else { return Ok(None) };
+            Ok(Some(Principal {
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                offices: r.try_get("offices")?,
+                task_roles: r.try_get("task_roles")?,
+            }))
+        }
+
         pub(super) async fn running_children(tx: &mut Tx, instance: &str, token: i64) -> Result<Vec<String>, StoreError> {
             let rows = sqlx::query("SELECT id FROM instances WHERE parent_id = $1 AND parent_token = $2 AND status IN ('running', 'compensating')")
                 .bind(instance)
@@ -637,7 +660,7 @@ macro_rules! shared_queries {
 
         pub(super) async fn insert_task(tx: &mut Tx, t: &TaskRow) -> Result<(), StoreError> {
             sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
             )))
             .bind(&t.id)
             .bind(&t.instance_id)
@@ -659,6 +682,8 @@ macro_rules! shared_queries {
             .bind(&t.completed_by)
             .bind(t.completed_at)
             .bind(&t.result)
+            .bind(&t.delegated_by)
+            .bind(t.escalated_at)
             .execute(&mut **tx)
             .await?;
             Ok(())
@@ -671,7 +696,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn update_task(tx: &mut Tx, t: &TaskRow) -> Result<(), StoreError> {
-            sqlx::query("UPDATE tasks SET status = $2, assignee = $3, completed_by = $4, completed_at = $5, result = $6, role = $7, office = $8 WHERE id = $1")
+            sqlx::query("UPDATE tasks SET status = $2, assignee = $3, completed_by = $4, completed_at = $5, result = $6, role = $7, office = $8, delegated_by = $9, escalated_at = $10 WHERE id = $1")
                 .bind(&t.id)
                 .bind(&t.status)
                 .bind(&t.assignee)
@@ -680,6 +705,8 @@ macro_rules! shared_queries {
                 .bind(&t.result)
                 .bind(&t.role)
                 .bind(&t.office)
+                .bind(&t.delegated_by)
+                .bind(t.escalated_at)
                 .execute(&mut **tx)
                 .await?;
             Ok(())

@@ -100,6 +100,10 @@ pub struct TaskRow {
     pub completed_by: Option<String>,
     pub completed_at: Option<Millis>,
     pub result: Option<String>,
+    /// Who handed the task to its assignee last (`delegate`).
+    pub delegated_by: Option<String>,
+    /// When its escalation reassigned it.
+    pub escalated_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
