@@ -83,7 +83,13 @@ pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
             }
             "noop" => registry.register(name, std::sync::Arc::new(NoopConnector)),
             "log" => registry.register(name, std::sync::Arc::new(LogConnector)),
-            other => return Err(err(format!("unknown kind `{other}` (known: http, email, appio, noop, log)"))),
+            "settings" => registry.register(
+                name,
+                std::sync::Arc::new(pratica_engine::connector::settings::SettingsConnector::new(
+                    c.settings.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect(),
+                )),
+            ),
+            other => return Err(err(format!("unknown kind `{other}` (known: http, email, appio, noop, log, settings)"))),
         }
     }
     Ok(registry)

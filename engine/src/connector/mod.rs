@@ -16,6 +16,7 @@ mod email;
 mod http;
 pub mod identity;
 mod secrets;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -85,9 +86,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The built-in connectors that need no configuration (`noop`, `log`, `identity`).
+    /// The built-in connectors that need no configuration (`noop`, `log`, `identity`, `settings`).
     pub fn builtin() -> Self {
-        Self::default().with("noop", NoopConnector).with("log", LogConnector).with("identity", identity::IdentityConnector)
+        Self::default()
+            .with("noop", NoopConnector)
+            .with("log", LogConnector)
+            .with("identity", identity::IdentityConnector)
+            .with("settings", settings::SettingsConnector::default())
     }
 
     pub fn with(mut self, name: &str, connector: impl Connector) -> Self {

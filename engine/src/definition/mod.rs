@@ -30,7 +30,7 @@ use crate::plan::Plan;
 pub const WORKFLOW_SCHEMA: &str = include_str!("../../../schemas/workflow.schema.json");
 
 /// Connectors every installation has, without configuration.
-pub const BUILTIN_CONNECTORS: &[&str] = &["http", "email", "appio", "noop", "log", "identity", "external"];
+pub const BUILTIN_CONNECTORS: &[&str] = &["http", "email", "appio", "noop", "log", "identity", "settings", "external"];
 
 /// What a workflow may refer to outside itself: connector names, schema names and other
 /// workflows. `None` for schemas or workflows means "not known here, do not check".
