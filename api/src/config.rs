@@ -35,6 +35,10 @@ pub struct Config {
     /// `"secret:name"`.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretConfig>,
+    /// The directory of the file this configuration was read from: relative paths in
+    /// settings (a classifier's `training` sample) are relative to it.
+    #[serde(skip)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,7 +66,9 @@ pub enum ConfigError {
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.display().to_string(), message })?;
+        config.dir = Some(path.parent().map(Path::to_path_buf).unwrap_or_default());
+        Ok(config)
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {

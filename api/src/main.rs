@@ -102,6 +102,8 @@ enum Command {
     },
     /// Measure throughput, latency, crash recovery and footprint (docs/BENCHMARKS.md); JSON lines on stdout.
     Bench(pratica_api::cli::bench::BenchArgs),
+    /// The `classifier` connector: evaluate it on the held-out sample, or classify one message.
+    Classify(pratica_api::cli::classify::ClassifyArgs),
     /// Run workflow tests (*.test.yaml beside the workflows): mocked connectors, simulated time, a diff on failure.
     Test {
         /// Test files, workflow files (their test file beside them) or directories (searched recursively).
@@ -337,6 +339,7 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             history::print_history(engine.store(), &instance, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Classify(args) => pratica_api::cli::classify::run(args, &mut out).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => {
             pratica_api::cli::bench::run(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -81,6 +81,7 @@ pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
                 let connector = AppIoConnector::new(appio_config(c, &secrets).map_err(err)?).map_err(err)?;
                 registry.register(name, std::sync::Arc::new(connector));
             }
+            "classifier" => registry.register(name, std::sync::Arc::new(crate::cli::classify::connector(config, c).map_err(err)?)),
             "noop" => registry.register(name, std::sync::Arc::new(NoopConnector)),
             "log" => registry.register(name, std::sync::Arc::new(LogConnector)),
             "settings" => registry.register(
@@ -89,7 +90,7 @@ pub fn build_registry(config: &Config) -> Result<Registry, RegistryError> {
                     c.settings.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect(),
                 )),
             ),
-            other => return Err(err(format!("unknown kind `{other}` (known: http, email, appio, noop, log, settings)"))),
+            other => return Err(err(format!("unknown kind `{other}` (known: http, email, appio, classifier, noop, log, settings)"))),
         }
     }
     Ok(registry)

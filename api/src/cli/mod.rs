@@ -1,6 +1,7 @@
 //! The `pratica` command's sub-commands, one module each.
 
 pub mod bench;
+pub mod classify;
 pub mod graph;
 pub mod history;
 pub mod run;

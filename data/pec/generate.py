@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""Generates data/pec/sample.jsonl: fictitious certified e-mail (PEC) messages to an INPS office,
+labelled with the office queue competent for them. Deterministic (fixed seed): running it again
+rewrites the same file. See data/pec/README.md.
+
+    python3 data/pec/generate.py > data/pec/sample.jsonl
+"""
+
+import json
+import random
+
+SEED = 20261122
+PER_LABEL = 58
+
+NOMI = ["Giulia", "Marco", "Francesca", "Luca", "Anna", "Paolo", "Chiara", "Davide", "Elena", "Stefano", "Sara", "Andrea",
+        "Valentina", "Giorgio", "Martina", "Roberto", "Ilaria", "Fabio", "Silvia", "Antonio", "Rosa", "Salvatore", "Teresa"]
+COGNOMI = ["Esposito", "Bianchi", "Ferraro", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa",
+           "Mancini", "Lombardi", "Moretti", "Barbieri", "Fontana", "Santoro", "Mariani", "Rinaldi", "Caruso", "Ferri"]
+CITTA = ["Roma", "Milano", "Napoli", "Torino", "Palermo", "Bari", "Bologna", "Firenze", "Catania", "Verona", "Padova",
+         "Cagliari", "Lecce", "Perugia", "Ancona", "Trento", "Salerno", "Brescia"]
+AZIENDE = ["Edil Costruzioni S.r.l.", "Trasporti Adriatici S.p.A.", "Ristorante Il Gabbiano S.a.s.", "Alfa Meccanica S.r.l.",
+           "Cooperativa Sociale Aurora", "Studio Tecnico Associato", "Panificio Moderno di Gallo & C.", "Logistica Nord S.r.l.",
+           "Tessile Veneta S.p.A.", "Hotel Belvedere S.r.l."]
+MESI = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "settembre", "ottobre", "novembre", "dicembre"]
+
+
+def person(r):
+    return f"{r.choice(NOMI)} {r.choice(COGNOMI)}"
+
+
+def date(r):
+    return f"{r.randint(1, 28)} {r.choice(MESI)} {r.choice([2024, 2025, 2026])}"
+
+
+def protocol(r):
+    return f"INPS.{r.randint(1000, 9999)}.{r.randint(10, 12)}/{r.choice([2025, 2026])}.{r.randint(1000000, 9999999)}"
+
+
+def amount(r):
+    return f"{r.randint(80, 4000)},{r.randint(0, 99):02d} euro"
+
+
+# Per label: subjects and content sentences. {p} person, {d} date, {n} protocol, {a} amount,
+# {c} city, {z} company.
+TOPICS = {
+    "naspi": {
+        "subjects": ["Domanda NASpI - richiesta informazioni", "NASpI non ancora pagata", "Sollecito pagamento indennità di disoccupazione",
+                     "Comunicazione reddito presunto NASpI", "NASpI anticipata in unica soluzione", "Licenziamento e domanda di disoccupazione",
+                     "Sospensione NASpI per nuovo contratto", "Domanda NASpI n. {n}", "richiesta stato pratica disoccupazione",
+                     "DIS-COLL collaboratore - domanda", "Modello NASpI-Com", "Naspi decaduta?"],
+        "sentences": [
+            "ho presentato domanda di NASpI il {d} dopo il licenziamento e a oggi non ho ricevuto alcun pagamento",
+            "il mio contratto a tempo determinato è scaduto il {d} e vorrei sapere se ho diritto all'indennità di disoccupazione",
+            "comunico con il modello NASpI-Com il reddito presunto derivante dalla nuova attività lavorativa iniziata il {d}",
+            "chiedo la liquidazione anticipata della NASpI in unica soluzione per avviare un'attività di lavoro autonomo",
+            "sono stato assunto con un contratto di sei mesi e chiedo la sospensione dell'indennità di disoccupazione",
+            "la domanda di NASpI risulta respinta per mancanza del requisito delle tredici settimane di contribuzione",
+            "ho rassegnato le dimissioni per giusta causa per mancato pagamento degli stipendi e chiedo la NASpI",
+            "il pagamento della disoccupazione di {m} non è stato accreditato sul mio conto corrente",
+            "l'importo della NASpI accreditato è inferiore a quello calcolato, chiedo il dettaglio della retribuzione media",
+            "vorrei sapere per quante settimane mi spetta l'indennità di disoccupazione dopo la cessazione del rapporto",
+            "segnalo la variazione dell'IBAN su cui accreditare la NASpI",
+            "ho ricevuto comunicazione di decadenza dalla NASpI per mancata partecipazione al patto di servizio presso il centro per l'impiego",
+            "in qualità di collaboratore coordinato e continuativo chiedo informazioni sulla domanda di DIS-COLL",
+            "la risoluzione consensuale è avvenuta in sede di conciliazione ai sensi dell'art. 7 L. 604/1966, chiedo conferma del diritto alla NASpI",
+        ],
+    },
+    "pensioni": {
+        "subjects": ["Domanda di pensione di vecchiaia", "Ricostituzione pensione", "Pensione anticipata - requisiti", "Cedolino pensione di {m}",
+                     "Pensione di reversibilità", "Richiesta ricalcolo pensione", "Quota 103 - informazioni", "Pensione non accreditata",
+                     "Trattenute sul rateo di pensione", "Supplemento di pensione", "APE sociale - domanda", "Totalizzazione periodi contributivi"],
+        "sentences": [
+            "compirò 67 anni il {d} e chiedo informazioni sulla domanda di pensione di vecchiaia",
+            "chiedo la ricostituzione della pensione per il riconoscimento di periodi contributivi non considerati",
+            "il rateo di pensione del mese di {m} non è stato accreditato",
+            "in seguito al decesso del coniuge avvenuto il {d} chiedo la pensione ai superstiti (reversibilità)",
+            "sul cedolino della pensione compare una trattenuta di {a} di cui non conosco la causale",
+            "vorrei conoscere la data di decorrenza della mia pensione anticipata con 42 anni e 10 mesi di contributi",
+            "chiedo di sapere se posso accedere a Quota 103 o all'APE sociale",
+            "sono titolare di pensione e chiedo il supplemento per i contributi versati dopo il pensionamento",
+            "chiedo il ricalcolo della pensione con il riconoscimento della maggiorazione sociale",
+            "chiedo la totalizzazione dei periodi versati in gestioni previdenziali diverse ai fini della pensione",
+            "sono pensionato residente all'estero e devo inviare la certificazione di esistenza in vita",
+            "la pensione è stata sospesa senza alcuna comunicazione preventiva",
+            "vorrei sapere l'importo della pensione di inabilità del dipendente pubblico",
+            "chiedo il rimborso delle trattenute IRPEF applicate due volte sulla pensione",
+        ],
+    },
+    "contributi-aziende": {
+        "subjects": ["Flusso UniEmens - scarto", "DURC irregolare", "Rateizzazione debiti contributivi", "Avviso di addebito {n}",
+                     "Denuncia contributiva mensile", "Sgravio contributivo assunzioni", "Richiesta regolarizzazione contributi",
+                     "Matricola aziendale - variazione", "Cassetto previdenziale aziende", "Esonero contributivo", "F24 contributi errato",
+                     "Cassa integrazione - pagamento diretto"],
+        "sentences": [
+            "il flusso UniEmens del mese di {m} trasmesso dalla {z} è stato scartato per errore nella sezione PosContributiva",
+            "la {z} risulta con DURC irregolare nonostante il pagamento dei contributi effettuato il {d}",
+            "chiediamo la rateizzazione del debito contributivo di {a} in ventiquattro rate mensili",
+            "abbiamo ricevuto l'avviso di addebito n. {n} per contributi che risultano già versati con F24",
+            "in qualità di consulente del lavoro della {z} chiedo la variazione della matricola aziendale per cambio di sede",
+            "chiediamo il riconoscimento dell'esonero contributivo per le assunzioni di giovani under 30 effettuate nel {m}",
+            "nel cassetto previdenziale aziende risulta un debito per contributi del personale dipendente non dovuto",
+            "il datore di lavoro ha versato con F24 un codice tributo errato e chiede la compensazione dei contributi",
+            "la {z} chiede il pagamento diretto della cassa integrazione guadagni ordinaria ai dipendenti",
+            "chiediamo l'annullamento delle sanzioni civili per ritardato versamento dei contributi",
+            "trasmettiamo la denuncia contributiva corretta per i lavoratori dipendenti del mese di {m}",
+            "la sede di {c} ci ha notificato una diffida per omesso versamento delle ritenute previdenziali",
+            "chiediamo chiarimenti sul conguaglio del TFR al fondo di tesoreria nel flusso UniEmens",
+        ],
+    },
+    "invalidita-civile": {
+        "subjects": ["Invalidità civile - visita di revisione", "Verbale commissione medica", "Indennità di accompagnamento",
+                     "Legge 104 - accertamento handicap", "Assegno mensile di assistenza invalidi", "Domanda invalidità civile n. {n}",
+                     "Convocazione a visita medica", "Aggravamento invalidità", "Pagamento pensione di invalidità civile", "Modello AP70"],
+        "sentences": [
+            "ho ricevuto la convocazione a visita di revisione dell'invalidità civile per il {d} ma sono ricoverato",
+            "chiedo copia del verbale della commissione medica integrata che mi ha riconosciuto un'invalidità del 75%",
+            "mia madre è allettata e chiediamo l'indennità di accompagnamento con visita domiciliare",
+            "chiedo l'accertamento dello stato di handicap grave ai sensi dell'art. 3 comma 3 della legge 104/1992",
+            "ho inviato il modello AP70 con i dati reddituali ma l'assegno mensile di assistenza non viene pagato",
+            "chiedo la visita per aggravamento poiché le mie condizioni di salute sono peggiorate",
+            "il certificato medico introduttivo è stato trasmesso dal medico curante il {d}",
+            "la pensione di inabilità civile è stata sospesa in attesa della verifica sanitaria",
+            "chiedo il riconoscimento della sordità e della cecità parziale ai fini delle provvidenze economiche",
+            "il verbale di invalidità riporta una percentuale inferiore a quella indicata dalla documentazione sanitaria",
+            "chiedo lo spostamento della visita medica presso la commissione di {c}",
+            "mio figlio minore ha diritto all'indennità di frequenza e chiedo lo stato della domanda",
+        ],
+    },
+    "ricorsi-legale": {
+        "subjects": ["Diffida e messa in mora", "Ricorso amministrativo al Comitato provinciale", "Atto di citazione - notifica",
+                     "Ricorso ex art. 442 c.p.c.", "Diffida ad adempiere - pratica {n}", "Sentenza del Tribunale di {c} - esecuzione",
+                     "Istanza di autotutela", "Accertamento tecnico preventivo", "Notifica atto giudiziario", "Richiesta di conciliazione",
+                     "Decreto ingiuntivo", "Atto di precetto"],
+        "sentences": [
+            "in nome e per conto del mio assistito {p} diffido codesto Istituto a provvedere entro trenta giorni, in difetto adirò le vie legali",
+            "si notifica il ricorso presentato al Tribunale di {c} in funzione di giudice del lavoro",
+            "con la presente si propone ricorso amministrativo al Comitato provinciale avverso il provvedimento di rigetto del {d}",
+            "si chiede l'esecuzione della sentenza n. {r}/{y} del Tribunale di {c} passata in giudicato",
+            "la scrivente avvocata chiede l'annullamento in autotutela del provvedimento per manifesta illegittimità",
+            "si deposita ricorso per accertamento tecnico preventivo ai sensi dell'art. 445-bis c.p.c.",
+            "si intima il pagamento delle somme liquidate in sentenza oltre interessi legali e spese, con avvertimento che in mancanza si procederà a esecuzione forzata",
+            "lo studio legale scrivente costituisce in mora l'Istituto per il mancato pagamento della prestazione riconosciuta in giudizio",
+            "si trasmette il decreto ingiuntivo notificato in data {d} con formula esecutiva",
+            "l'udienza è fissata per il {d} dinanzi alla Corte d'Appello di {c}, sezione lavoro",
+            "con la presente il patrocinatore chiede la definizione conciliativa della controversia pendente",
+            "si contesta la legittimità del provvedimento di recupero dell'indebito e si chiede la sospensione in pendenza del ricorso",
+        ],
+    },
+    "prestazioni-famiglia": {
+        "subjects": ["Assegno unico universale - importo", "Congedo di maternità", "Assegno unico non pagato", "Congedo parentale",
+                     "Bonus asilo nido", "Variazione ISEE per assegno unico", "Congedo di paternità obbligatorio", "Domanda assegno unico n. {n}",
+                     "Maternità lavoratrice autonoma", "Figli a carico - assegno unico", "Indennità di maternità non pagata", "Bonus nuovi nati"],
+        "sentences": [
+            "l'assegno unico universale per i miei due figli non è stato pagato nel mese di {m}",
+            "l'importo dell'assegno unico è stato calcolato senza tenere conto del nuovo ISEE presentato il {d}",
+            "chiedo l'indennità di maternità per il congedo obbligatorio iniziato il {d}",
+            "sono un lavoratore dipendente e chiedo informazioni sul congedo di paternità obbligatorio di dieci giorni",
+            "ho presentato domanda di bonus asilo nido ma il rimborso della retta di {m} non è arrivato",
+            "vorrei aggiungere il terzo figlio nato il {d} alla domanda di assegno unico",
+            "chiedo il congedo parentale per mia figlia di due anni e la relativa indennità",
+            "la maggiorazione per figlio con disabilità non è stata riconosciuta nell'assegno unico",
+            "sono una lavoratrice autonoma iscritta alla gestione separata e chiedo l'indennità di maternità",
+            "l'assegno unico viene accreditato all'altro genitore e chiediamo la ripartizione al cinquanta per cento",
+            "chiedo il bonus per i nuovi nati per il bambino nato a {c} il {d}",
+            "chiedo i riposi giornalieri per allattamento e l'indennità spettante",
+        ],
+    },
+    "certificazioni": {
+        "subjects": ["Richiesta Certificazione Unica {y}", "Estratto conto contributivo", "Duplicato CU pensione", "Certificato di pensione ObisM",
+                     "Richiesta estratto contributivo", "Attestazione ISEE - DSU", "Certificazione dei redditi", "Dichiarazione sostitutiva unica errata",
+                     "Certificato di servizio", "Modello CU non ricevuto"],
+        "sentences": [
+            "chiedo l'invio della Certificazione Unica {y} relativa alla pensione, che non riesco a scaricare",
+            "chiedo l'estratto conto contributivo aggiornato per verificare i periodi lavorati presso la {z}",
+            "ho bisogno del modello ObisM per presentarlo alla banca",
+            "l'attestazione ISEE rilasciata il {d} contiene un errore nel patrimonio mobiliare della DSU",
+            "chiedo il duplicato della CU relativa all'indennità percepita nell'anno precedente per la dichiarazione dei redditi",
+            "nell'estratto conto risultano mancanti i contributi del periodo da {m} a {m2}, chiedo la certificazione aggiornata",
+            "chiedo un certificato che attesti i periodi di contribuzione figurativa per servizio militare",
+            "il commercialista ha bisogno della certificazione dei redditi da pensione per il modello 730",
+            "chiedo la rettifica della DSU perché il nucleo familiare indicato non è corretto",
+            "chiedo il rilascio della certificazione del diritto a pensione per la domanda di cessione del quinto",
+            "non ho ricevuto la CU dell'indennità di disoccupazione e non riesco ad accedere al servizio online",
+            "chiedo l'estratto conto certificativo ai fini del riscatto della laurea",
+        ],
+    },
+    "altro": {
+        "subjects": ["Informazioni", "Richiesta appuntamento", "Segnalazione malfunzionamento sito", "Ricevuta di consegna",
+                     "Offerta commerciale servizi di digitalizzazione", "Newsletter", "Candidatura spontanea", "Richiesta generica",
+                     "Reclamo orari sportello", "Invio documentazione", "Accesso agli atti", "Invito a convegno"],
+        "sentences": [
+            "vorrei prenotare un appuntamento allo sportello della sede di {c}",
+            "il sito non mi permette di accedere con lo SPID, compare un errore generico",
+            "vi proponiamo i nostri servizi di dematerializzazione documentale a condizioni vantaggiose per la pubblica amministrazione",
+            "invio in allegato il mio curriculum vitae per eventuali posizioni aperte",
+            "segnalo che lo sportello di {c} apre con ritardo e le attese sono lunghissime",
+            "vi invitiamo al convegno sulla digitalizzazione della pubblica amministrazione che si terrà a {c} il {d}",
+            "chiedo l'accesso agli atti ai sensi della legge 241/1990 relativi al procedimento di gara per la fornitura di arredi",
+            "questo messaggio è stato inviato per errore, vi prego di ignorarlo",
+            "chiedo il numero di telefono dell'ufficio relazioni con il pubblico",
+            "si trasmette la ricevuta di avvenuta consegna del messaggio precedente",
+            "vorrei sapere come cambiare la password del PIN dispositivo che non uso più",
+            "segnaliamo la disponibilità di locali in affitto nel centro di {c} adatti a uffici pubblici",
+            "in allegato la fattura elettronica per la fornitura di materiale di cancelleria",
+        ],
+    },
+}
+
+SENDERS = {
+    "citizen": (["Gentili signori,", "Spett.le INPS,", "Buongiorno,", "Egregi,", "Alla c.a. della Sede INPS di {c},", "Salve,"],
+                ["Cordiali saluti,", "Distinti saluti", "In attesa di riscontro, saluto cordialmente.", "Grazie, saluti.", "Resto in attesa di una risposta."],
+                "Io sottoscritto/a {p}, "),
+    "patronato": (["Spett.le Sede INPS di {c},", "All'INPS - Direzione provinciale di {c}"],
+                  ["Il Patronato - sede di {c}", "Cordiali saluti, l'operatore del patronato"],
+                  "per conto dell'assistito {p}, "),
+    "lawyer": (["Spett.le Istituto Nazionale della Previdenza Sociale,", "All'INPS - Sede di {c} - Ufficio legale"],
+               ["Avv. {p}", "Distinti saluti, avv. {p}", "Studio Legale {s}"],
+               ""),
+    "company": (["Spett.le INPS - Direzione provinciale di {c},", "Alla cortese attenzione dell'ufficio aziende,"],
+                ["{z} - Ufficio del personale", "Il consulente del lavoro, {p}", "Il legale rappresentante della {z}"],
+                "la scrivente {z}, "),
+}
+
+SENDER_WEIGHTS = {
+    "naspi": ["citizen"] * 5 + ["patronato"] * 2,
+    "pensioni": ["citizen"] * 5 + ["patronato"] * 2,
+    "contributi-aziende": ["company"] * 6 + ["citizen"],
+    "invalidita-civile": ["citizen"] * 4 + ["patronato"] * 2,
+    "ricorsi-legale": ["lawyer"] * 6 + ["patronato"],
+    "prestazioni-famiglia": ["citizen"] * 5 + ["patronato"],
+    "certificazioni": ["citizen"] * 5 + ["patronato"],
+    "altro": ["citizen"] * 4 + ["company"] * 2,
+}
+
+
+# Ways the same thing is said: a word of the template is replaced by one of its variants.
+SYNONYMS = {
+    "chiedo": ["chiedo", "richiedo", "domando", "sollecito", "vorrei ottenere"],
+    "pagamento": ["pagamento", "accredito", "versamento", "erogazione"],
+    "non è stato accreditato": ["non è stato accreditato", "non risulta pagato", "non è mai arrivato", "manca ancora"],
+    "domanda": ["domanda", "istanza", "richiesta", "pratica"],
+    "informazioni": ["informazioni", "chiarimenti", "delucidazioni", "notizie"],
+    "contributi": ["contributi", "versamenti previdenziali", "contributi previdenziali"],
+    "indennità": ["indennità", "prestazione", "sussidio"],
+    "mese di": ["mese di", "mese scorso,", "rateo di"],
+    "vorrei sapere": ["vorrei sapere", "desidero conoscere", "chiedo di conoscere", "mi potete dire"],
+    "verbale": ["verbale", "esito", "giudizio"],
+    "figli": ["figli", "bambini", "ragazzi"],
+}
+
+# Vague messages: the subject or the body alone does not say which office (a person decides).
+VAGUE = ["in allegato la documentazione relativa alla pratica in oggetto",
+         "con riferimento alla vostra comunicazione chiedo un riscontro urgente",
+         "non ho ancora ricevuto risposta alla mia precedente comunicazione",
+         "vi prego di contattarmi al più presto per la mia situazione",
+         "trasmetto quanto richiesto dal vostro ufficio"]
+
+
+def vary(r, text):
+    for word, variants in SYNONYMS.items():
+        if word in text and r.random() < 0.6:
+            text = text.replace(word, r.choice(variants), 1)
+    return text
+
+
+def typo(r, text):
+    """A few realistic slips: a dropped, doubled or swapped letter, missing accents."""
+    words = text.split(" ")
+    for _ in range(r.randint(1, 3)):
+        i = r.randrange(len(words))
+        w = words[i]
+        if len(w) < 5:
+            continue
+        j = r.randrange(1, len(w) - 2)
+        kind = r.random()
+        if kind < 0.35:
+            w = w[:j] + w[j + 1:]
+        elif kind < 0.6:
+            w = w[:j] + w[j] + w[j:]
+        elif kind < 0.85:
+            w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+        else:
+            w = w.replace("à", "a'").replace("è", "e'").replace("ò", "o'").replace("ù", "u'")
+        words[i] = w
+    return " ".join(words)
+
+
+def fill(r, text):
+    return text.format(p=person(r), d=date(r), n=protocol(r), a=amount(r), c=r.choice(CITTA), z=r.choice(AZIENDE),
+                       m=r.choice(MESI), m2=r.choice(MESI), y=r.choice([2024, 2025, 2026]), r=r.randint(100, 3000),
+                       s=r.choice(COGNOMI) + " & " + r.choice(COGNOMI))
+
+
+def message(r, label, index):
+    topic = TOPICS[label]
+    sender = r.choice(SENDER_WEIGHTS[label])
+    openings, closings, intro = SENDERS[sender]
+    sentences = r.sample(topic["sentences"], k=r.choice([1, 1, 1, 2, 2, 3]))
+    # About one message in four also mentions another office's matter, sometimes first.
+    if r.random() < 0.25:
+        other = r.choice([k for k in TOPICS if k != label and k != "altro"])
+        aside = r.choice(TOPICS[other]["sentences"])
+        if r.random() < 0.3:
+            sentences.insert(0, "premetto che " + aside)
+        else:
+            sentences.append(r.choice(["inoltre ", "segnalo anche che ", "colgo l'occasione per dire che "]) + aside)
+    # Some say little beyond the subject.
+    if r.random() < 0.12:
+        sentences = [r.choice(VAGUE)]
+    body_sentences = []
+    for i, s in enumerate(sentences):
+        s = vary(r, fill(r, s))
+        if i == 0 and intro and r.random() < 0.7:
+            s = fill(r, intro) + s
+        body_sentences.append(s[0].upper() + s[1:] + ".")
+    body = fill(r, r.choice(openings)) + "\n" + " ".join(body_sentences)
+    if r.random() < 0.4:
+        body += " " + r.choice(["Allego copia del documento di identità.", "Si allega la documentazione.", "Codice fiscale in allegato.",
+                                "Chiedo cortese riscontro.", "Vi ringrazio per l'attenzione.", "Resto a disposizione per chiarimenti."])
+    body += "\n" + fill(r, r.choice(closings))
+    subject = vary(r, fill(r, r.choice(topic["subjects"])))
+    if r.random() < 0.08:
+        subject = r.choice(["Richiesta", "Comunicazione", "Sollecito", "Pratica {n}", "Urgente", ""]).format(n=protocol(r))
+    if r.random() < 0.25:
+        subject = r.choice(["PEC: ", "POSTA CERTIFICATA: ", "R: ", "I: ", "Fwd: "]) + subject
+    if r.random() < 0.2:
+        subject = subject.upper() if r.random() < 0.5 else subject.lower()
+    if r.random() < 0.15:
+        body = typo(r, body)
+    return {"id": f"pec-{label}-{index:03d}", "subject": subject, "body": body, "label": label, "sender": sender}
+
+
+def main():
+    r = random.Random(SEED)
+    out = []
+    for label in TOPICS:
+        for i in range(PER_LABEL):
+            out.append(message(r, label, i))
+    r.shuffle(out)
+    for m in out:
+        print(json.dumps(m, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
