@@ -186,6 +186,12 @@ pub struct HumanTask {
     pub due: Option<Duration>,
     pub escalate: Option<Escalation>,
     pub separate_from: Vec<StepIx>,
+    /// Connector call when the task is created (assigned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_assigned: Option<Call>,
+    /// Connector call when the task escalates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_escalated: Option<Call>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

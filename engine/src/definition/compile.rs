@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Location, code, did_you_mean};
 use super::source::{SourceMap, escape};
-use super::{AssignDef, Catalog, EndDef, ErrorPatterns, HumanDef, Jitter, RetryDef, StepDef, TriggerDef, WorkflowDef};
+use super::{AssignDef, Catalog, EndDef, ErrorPatterns, HookDef, HumanDef, Jitter, RetryDef, StepDef, TriggerDef, WorkflowDef};
 use crate::duration::parse_duration;
 use crate::expr::{Expr, ExprError};
 use crate::plan::*;
@@ -232,19 +232,7 @@ impl<'a> Compiler<'a> {
                 Some((c, o)) => (c.to_string(), Some(o.to_string())),
                 None => (call.clone(), None),
             };
-            if !self.catalog.any_connector && !self.catalog.connectors.contains(&connector) {
-                let mut d = Diagnostic::new(code::UNKNOWN_CONNECTOR, format!("unknown connector `{connector}`"))
-                    .at(self.at(&format!("{p}/call")))
-                    .pointer(format!("{p}/call"));
-                d = match did_you_mean(&connector, self.catalog.connectors.iter().map(String::as_str)) {
-                    Some(best) => d.hint(format!("did you mean `{best}`?")),
-                    None => d.hint(format!(
-                        "known connectors: {}; others are configured in pratica.toml",
-                        self.catalog.connectors.iter().cloned().collect::<Vec<_>>().join(", ")
-                    )),
-                };
-                self.report(d);
-            }
+            self.check_connector(&connector, &format!("{p}/call"));
             match (connector == "external", &def.topic) {
                 (true, None) => self.report(
                     Diagnostic::new(code::EXTERNAL_TOPIC, "`call: external` needs a `topic` for external workers to fetch from")
@@ -419,6 +407,18 @@ impl<'a> Compiler<'a> {
                 None => self.unknown_step(id, &pointer),
             }
         }
+        let notify = h.notify.as_ref();
+        let notify_assigned = notify.and_then(|n| n.assigned.as_ref()).and_then(|hook| self.hook(hook, &format!("{p}/notify/assigned")));
+        let notify_escalated = notify.and_then(|n| n.escalated.as_ref()).and_then(|hook| self.hook(hook, &format!("{p}/notify/escalated")));
+        if notify.is_some_and(|n| n.escalated.is_some()) && h.escalate.is_none() {
+            let pointer = format!("{p}/notify/escalated");
+            self.report(
+                Diagnostic::new(code::NOTIFY_HOOK, "`notify: escalated` needs an `escalate:` on this task")
+                    .at(self.map.key(&pointer))
+                    .pointer(pointer)
+                    .hint("add e.g. `escalate: { after: 2d, to: { role: naspi-supervisor } }`, or remove the hook"),
+            );
+        }
         HumanTask {
             title,
             description,
@@ -429,7 +429,48 @@ impl<'a> Compiler<'a> {
             due,
             escalate,
             separate_from,
+            notify_assigned,
+            notify_escalated,
         }
+    }
+
+    /// Reports a connector that is neither built in nor configured.
+    fn check_connector(&mut self, connector: &str, pointer: &str) {
+        if !self.catalog.any_connector && !self.catalog.connectors.iter().any(|c| c.as_str() == connector) {
+            let mut d = Diagnostic::new(code::UNKNOWN_CONNECTOR, format!("unknown connector `{connector}`"))
+                .at(self.at(pointer))
+                .pointer(pointer.to_string());
+            d = match did_you_mean(connector, self.catalog.connectors.iter().map(String::as_str)) {
+                Some(best) => d.hint(format!("did you mean `{best}`?")),
+                None => d.hint(format!(
+                    "known connectors: {}; others are configured in pratica.toml",
+                    self.catalog.connectors.iter().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.report(d);
+        }
+    }
+
+    /// A notification hook: a connector call (not `external`) with a `with` input whose
+    /// templates also see `task`.
+    fn hook(&mut self, hook: &HookDef, p: &str) -> Option<Call> {
+        let (connector, operation) = match hook.call.split_once('.') {
+            Some((c, o)) => (c.to_string(), Some(o.to_string())),
+            None => (hook.call.clone(), None),
+        };
+        if connector == "external" {
+            let pointer = format!("{p}/call");
+            self.report(
+                Diagnostic::new(code::NOTIFY_HOOK, "a notification hook cannot be `call: external`")
+                    .at(self.at(&pointer))
+                    .pointer(pointer)
+                    .hint("notify with a connector that sends, e.g. `call: email.send`"),
+            );
+            return None;
+        }
+        self.check_connector(&connector, &format!("{p}/call"));
+        let input = hook.with.as_ref().map(|w| self.value(w, &format!("{p}/with")));
+        Some(Call { connector, operation, input, topic: None })
     }
 
     fn assignment(&mut self, a: &AssignDef, p: &str) -> Assignment {

@@ -40,6 +40,7 @@ pub mod code {
     pub const BAD_OUTCOME: &str = "WF0406";
     pub const SEPARATE_FROM: &str = "WF0209";
     pub const RESERVED_NAME: &str = "WF0106";
+    pub const NOTIFY_HOOK: &str = "WF0210";
 }
 
 /// A position in the source: 1-based line and column (in characters), and the length of the

@@ -224,6 +224,22 @@ pub struct HumanDef {
     pub escalate: Option<EscalateDef>,
     #[serde(default)]
     pub separate_from: Vec<String>,
+    pub notify: Option<NotifyDef>,
+}
+
+/// Notification hooks of a human task: connector calls when it is assigned or escalated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyDef {
+    pub assigned: Option<HookDef>,
+    pub escalated: Option<HookDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookDef {
+    pub call: String,
+    pub with: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -606,8 +606,10 @@ impl Engine {
                 }
             }
             Effect::CreateTask(t) => {
+                let id = if t.id.is_empty() { uuid::Uuid::now_v7().to_string() } else { t.id.clone() };
+                self.schedule_task_jobs(tx, &row.id, &id, t.token, t.escalation.as_ref(), t.notify_assigned.as_ref(), now).await?;
                 tx.insert_task(&TaskRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id,
                     instance_id: row.id.clone(),
                     token: t.token.into(),
                     epoch: t.epoch.into(),

@@ -157,6 +157,48 @@ pub struct TaskRequest {
     pub due_at: Option<Millis>,
     /// Operators who completed the steps this one must be separated from (four-eyes).
     pub excluded_actors: Vec<String>,
+    /// The task's id, chosen when it is created (notification templates see it).
+    #[serde(default)]
+    pub id: String,
+    /// When and to whom the task escalates if it is still open then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<TaskEscalation>,
+    /// The `notify: assigned` call, rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_assigned: Option<TaskNotification>,
+}
+
+/// A task's escalation, computed when the task is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEscalation {
+    pub due_at: Millis,
+    pub role: String,
+    /// The new office; `None` keeps the task's office.
+    pub office: Option<String>,
+    /// The `notify: escalated` call, rendered with the escalated task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<TaskNotification>,
+}
+
+/// A notification hook's connector call, rendered: run as a durable job, retried, never
+/// blocking the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskNotification {
+    pub task_id: String,
+    pub step_id: String,
+    /// `assigned` or `escalated`.
+    pub hook: String,
+    pub connector: String,
+    pub operation: Option<String>,
+    pub input: Value,
+    /// `<task id>:notify:<hook>`: the same on every attempt.
+    pub idempotency_key: String,
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// One line of the instance's audit history.
@@ -466,8 +508,11 @@ impl Machine<'_> {
                 self.state.tokens.get_mut(&token).expect("token exists").wait = Waiting::Message { message: r.message.clone(), key };
             }
             Action::Human(h) => match self.task_request(token, step, h, &data) {
-                Ok(task) => {
+                Ok((task, hook_errors)) => {
                     self.record("task.created", Some(&step.id), serde_json::to_value(&task).unwrap_or(Value::Null));
+                    for (hook, error) in hook_errors {
+                        self.record("task.notification_failed", Some(&step.id), json!({"task": task.id, "hook": hook, "error": error}));
+                    }
                     self.out.effects.push(Effect::CreateTask(task));
                     self.state.tokens.get_mut(&token).expect("token exists").wait = Waiting::Task;
                 }
@@ -541,7 +586,9 @@ impl Machine<'_> {
         }
     }
 
-    fn task_request(&self, token: u32, step: &Step, h: &HumanTask, data: &Value) -> Result<TaskRequest, StepError> {
+    /// The task to create, and the notification hooks whose input could not be rendered
+    /// (recorded, never failing the step).
+    fn task_request(&self, token: u32, step: &Step, h: &HumanTask, data: &Value) -> Result<(TaskRequest, Vec<(String, String)>), StepError> {
         let err = |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
         let text = |v: &Option<ValueTemplate>| -> Result<Option<String>, StepError> {
             match v.as_ref().map(|v| v.evaluate(data)) {
@@ -558,7 +605,7 @@ impl Machine<'_> {
             .filter_map(|s| self.state.steps.get(&self.plan.step(*s).id))
             .filter_map(|o| o.get("output").and_then(|o| o.get("completed_by")).and_then(Value::as_str).map(String::from))
             .collect();
-        Ok(TaskRequest {
+        let mut request = TaskRequest {
             token,
             epoch: self.state.tokens[&token].epoch,
             step_id: step.id.clone(),
@@ -572,7 +619,49 @@ impl Machine<'_> {
             reason_required: h.reason_required.clone(),
             due_at: h.due.map(|d| self.now + d.as_millis() as i64),
             excluded_actors,
-        })
+            id: uuid::Uuid::now_v7().to_string(),
+            escalation: None,
+            notify_assigned: None,
+        };
+        let mut hook_errors = Vec::new();
+        let mut render = |hook: &str, call: &Call, task: &TaskRequest| -> Option<TaskNotification> {
+            let mut data = data.clone();
+            if let Value::Object(map) = &mut data {
+                let due = task.due_at.map(to_rfc3339);
+                let view = json!({"id": task.id, "title": task.title, "office": task.office, "role": task.role, "assignee": task.user, "due": due});
+                map.insert("task".into(), view);
+            }
+            let input = match call.input.as_ref().map(|i| i.evaluate(&data)) {
+                None => Value::Null,
+                Some(Ok(v)) => v,
+                Some(Err(e)) => {
+                    hook_errors.push((hook.to_string(), e.to_string()));
+                    return None;
+                }
+            };
+            Some(TaskNotification {
+                task_id: task.id.clone(),
+                step_id: step.id.clone(),
+                hook: hook.into(),
+                connector: call.connector.clone(),
+                operation: call.operation.clone(),
+                input,
+                idempotency_key: format!("{}:notify:{hook}", task.id),
+                attempt: 1,
+            })
+        };
+        request.notify_assigned = h.notify_assigned.as_ref().and_then(|call| render("assigned", call, &request));
+        if let Some(e) = &h.escalate {
+            let office = text(&e.office)?;
+            let mut escalated = request.clone();
+            escalated.role = Some(e.role.clone());
+            escalated.office = office.clone().or(escalated.office);
+            escalated.user = None;
+            let notify = h.notify_escalated.as_ref().and_then(|call| render("escalated", call, &escalated));
+            request.escalation =
+                Some(TaskEscalation { due_at: self.now + e.after.as_millis() as i64, role: e.role.clone(), office, notify });
+        }
+        Ok((request, hook_errors))
     }
 
     /// The token's current step finished with `output`: record it and move on.

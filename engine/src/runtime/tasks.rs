@@ -10,10 +10,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::engine::{Engine, EngineError};
-use super::machine::HistoryEntry;
+use super::machine::{CallError, HistoryEntry, TaskEscalation, TaskNotification};
 use crate::audit;
 use crate::clock::Millis;
-use crate::store::{HistoryRow, TaskRow, Tx};
+use crate::store::{HistoryRow, NewJob, TaskRow, Tx};
+
+/// Job kinds of human tasks.
+pub(super) const ESCALATE_JOB: &str = "task_escalate";
+pub(super) const NOTIFY_JOB: &str = "task_notify";
+
+/// Attempts of a notification hook before it is recorded as failed.
+pub const NOTIFY_ATTEMPTS: u32 = 5;
+
+/// The payload of an escalation timer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct EscalationJob {
+    pub task_id: String,
+    pub escalation: TaskEscalation,
+}
 
 /// Most characters of one comment.
 pub const MAX_COMMENT_CHARS: usize = 4000;
@@ -214,6 +228,96 @@ impl Engine {
         }
         tx.update_instance(&row).await?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Inside the transaction that creates a task: its escalation timer and its `assigned`
+    /// notification, as jobs of the task's token (discarded with it).
+    pub(super) async fn schedule_task_jobs(
+        &self,
+        tx: &mut Tx,
+        instance: &str,
+        task_id: &str,
+        token: u32,
+        escalation: Option<&TaskEscalation>,
+        notify: Option<&TaskNotification>,
+        now: Millis,
+    ) -> Result<(), EngineError> {
+        if let Some(n) = notify {
+            let payload = serde_json::to_string(n).expect("notifications serialize");
+            let job = NewJob { instance_id: instance.into(), token: token.into(), kind: NOTIFY_JOB.into(), payload, due_at: now, created_at: now, topic: None };
+            tx.insert_job(&job).await?;
+        }
+        if let Some(e) = escalation {
+            let payload = serde_json::to_string(&EscalationJob { task_id: task_id.into(), escalation: e.clone() }).expect("escalations serialize");
+            let job = NewJob { instance_id: instance.into(), token: token.into(), kind: ESCALATE_JOB.into(), payload, due_at: e.due_at, created_at: now, topic: None };
+            tx.insert_job(&job).await?;
+        }
+        Ok(())
+    }
+
+    /// An escalation timer fired (its job is already deleted, fenced, in `tx`): a task still
+    /// open or claimed, and not escalated yet, goes to the escalation role (and office),
+    /// without assignee (`task.escalated`), and its `escalated` notification is scheduled.
+    /// A completed or cancelled task is left alone.
+    pub(super) async fn escalate_task(&self, tx: &mut Tx, job: &EscalationJob) -> Result<bool, EngineError> {
+        let now = self.now();
+        let Some(mut task) = tx.task_for_update(&job.task_id).await? else { return Ok(false) };
+        if !(task.status == "open" || task.status == "claimed") || task.escalated_at.is_some() {
+            return Ok(false);
+        }
+        let e = &job.escalation;
+        let from = json!({"role": task.role, "office": task.office, "assignee": task.assignee});
+        task.role = Some(e.role.clone());
+        if let Some(office) = &e.office {
+            task.office = Some(office.clone());
+        }
+        task.assignee = None;
+        task.status = "open".into();
+        task.escalated_at = Some(now);
+        tx.update_task(&task).await?;
+        let data = json!({"from": from, "role": task.role, "office": task.office});
+        let entry = task_entry("task.escalated", &task, "pratica", data);
+        self.append_history(tx, &task.instance_id, vec![entry]).await?;
+        if let Some(n) = &e.notify {
+            self.schedule_task_jobs(tx, &task.instance_id, &task.id, task.token as u32, None, Some(n), now).await?;
+        }
+        metrics::counter!("pratica_tasks_escalated_total").increment(1);
+        Ok(true)
+    }
+
+    /// A notification hook's call returned: `task.notified`, a retry (a retryable error,
+    /// attempts left), or `task.notification_failed`. Never touches the case's state.
+    pub(super) async fn record_notification(
+        &self,
+        tx: &mut Tx,
+        instance: &str,
+        token: i64,
+        n: &TaskNotification,
+        result: Result<Value, CallError>,
+    ) -> Result<(), EngineError> {
+        let now = self.now();
+        let base = json!({"task": n.task_id, "hook": n.hook, "connector": n.connector, "operation": n.operation, "idempotency_key": n.idempotency_key, "attempt": n.attempt});
+        let (kind, data) = match result {
+            Ok(_) => ("task.notified", base),
+            Err(error) if error.retryable && n.attempt < NOTIFY_ATTEMPTS => {
+                let backoff = 10_000i64 << (n.attempt - 1).min(10);
+                let due_at = now + error.retry_after_ms.unwrap_or(backoff).clamp(0, 3_600_000);
+                let next = TaskNotification { attempt: n.attempt + 1, ..n.clone() };
+                let payload = serde_json::to_string(&next).expect("notifications serialize");
+                tx.insert_job(&NewJob { instance_id: instance.into(), token, kind: NOTIFY_JOB.into(), payload, due_at, created_at: now, topic: None })
+                    .await?;
+                return Ok(());
+            }
+            Err(error) => {
+                let mut data = base;
+                data["error"] = json!({"code": error.code, "message": error.message});
+                ("task.notification_failed", data)
+            }
+        };
+        let entry = HistoryEntry { kind: kind.into(), step: Some(n.step_id.clone()), data, actor: None };
+        self.append_history(tx, instance, vec![entry]).await
     }
 }
 

@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::engine::{Engine, EngineError};
-use super::machine::{CallError, CallRequest, Event};
+use super::machine::{CallError, CallRequest, Event, TaskNotification};
+use super::tasks::{ESCALATE_JOB, EscalationJob, NOTIFY_JOB};
 use crate::clock::{Clock as _, Millis};
 use crate::connector::{ConnectorError, Invocation};
 use crate::store::Job;
@@ -59,8 +60,13 @@ impl Engine {
                 let workflow = tx.instance_for_update(&job.instance_id).await?.map(|row| row.workflow).unwrap_or_default();
                 timings.push((workflow, timing));
             }
-            let Some(event) = event else { continue };
-            match self.apply_event(&mut tx, &job.instance_id, event).await {
+            let applied = match event {
+                None => continue,
+                Some(Outcome::Event(event)) => self.apply_event(&mut tx, &job.instance_id, event).await,
+                Some(Outcome::Escalate(escalation)) => self.escalate_task(&mut tx, &escalation).await.map(|_| ()),
+                Some(Outcome::Notified(n, result)) => self.record_notification(&mut tx, &job.instance_id, job.token, &n, result).await,
+            };
+            match applied {
                 Ok(()) => committed += 1,
                 Err(EngineError::NotFound { .. }) => {
                     tracing::warn!(job = job.id, instance = %job.instance_id, "job for a missing instance dropped")
@@ -81,8 +87,8 @@ impl Engine {
         Ok(Pass { claimed, committed, fenced })
     }
 
-    /// Turns each job into the event it produces, running connector calls concurrently.
-    async fn execute_all(&self, jobs: Vec<Job>) -> Vec<(Job, Option<Event>, Option<CallTiming>)> {
+    /// Turns each job into what it produces, running connector calls concurrently.
+    async fn execute_all(&self, jobs: Vec<Job>) -> Vec<(Job, Option<Outcome>, Option<CallTiming>)> {
         let mut set = JoinSet::new();
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -91,15 +97,35 @@ impl Engine {
                     let engine = self.clone();
                     set.spawn(async move {
                         let (event, timing) = engine.execute_call(&job).await;
-                        (job, Some(event), timing)
+                        (job, Some(Outcome::Event(event)), timing)
                     });
+                }
+                NOTIFY_JOB => match serde_json::from_str::<TaskNotification>(&job.payload) {
+                    Ok(n) => {
+                        let engine = self.clone();
+                        set.spawn(async move {
+                            let (result, timing) = engine.execute_notification(&job, &n).await;
+                            (job, Some(Outcome::Notified(n, result)), timing)
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(job = job.id, error = %e, "unreadable notification payload; dropped");
+                        out.push((job, None, None));
+                    }
+                },
+                ESCALATE_JOB => {
+                    let escalation = serde_json::from_str::<EscalationJob>(&job.payload);
+                    if let Err(e) = &escalation {
+                        tracing::error!(job = job.id, error = %e, "unreadable escalation payload; dropped");
+                    }
+                    out.push((job, escalation.ok().map(Outcome::Escalate), None));
                 }
                 _ => {
                     let event = serde_json::from_str::<Event>(&job.payload);
                     if let Err(e) = &event {
                         tracing::error!(job = job.id, error = %e, "unreadable job payload; dropped");
                     }
-                    out.push((job, event.ok(), None));
+                    out.push((job, event.ok().map(Outcome::Event), None));
                 }
             }
         }
@@ -140,6 +166,31 @@ impl Engine {
         // Trace, not debug: one line per call.
         tracing::trace!(instance = %job.instance_id, step = %call.step_id, connector = %call.connector, attempt = call.attempt, outcome, code, duration_ms, "connector call");
         event
+    }
+
+    /// Runs a task's notification hook like a step call (same key on every attempt, one
+    /// minute at most).
+    async fn execute_notification(&self, job: &Job, n: &TaskNotification) -> (Result<Value, CallError>, Option<CallTiming>) {
+        let call = CallRequest {
+            token: job.token as u32,
+            epoch: 0,
+            step_id: n.step_id.clone(),
+            connector: n.connector.clone(),
+            operation: n.operation.clone(),
+            topic: None,
+            input: n.input.clone(),
+            idempotency_key: n.idempotency_key.clone(),
+            attempt: n.attempt,
+            due_at: job.due_at,
+            timeout_ms: Some(60_000),
+        };
+        let (event, timing) = self.invoke_connector(job, &call).await;
+        let result = match event {
+            Event::CallSucceeded { output, .. } => Ok(output),
+            Event::CallFailed { error, .. } => Err(error),
+            other => Err(CallError { code: "pratica.unexpected".into(), message: format!("{other:?}"), retryable: false, retry_after_ms: None }),
+        };
+        (result, timing)
     }
 
     async fn invoke_connector(&self, job: &Job, call: &CallRequest) -> (Event, Option<CallTiming>) {
@@ -273,6 +324,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// What a claimed job produced.
+enum Outcome {
+    /// An event for the instance's state machine.
+    Event(Event),
+    /// A task's escalation timer fired.
+    Escalate(EscalationJob),
+    /// A task's notification hook returned.
+    Notified(TaskNotification, Result<Value, CallError>),
 }
 
 /// How long one connector call took (`pratica_step_duration_seconds`).
