@@ -16,5 +16,6 @@ mod http_connector;
 mod machine_properties;
 mod metrics;
 mod openapi;
+mod pec_routing;
 mod secrets;
 mod triggers;
