@@ -16,10 +16,12 @@ mod access;
 mod migrate;
 mod postgres;
 mod records;
+mod reports;
 mod sqlite;
 
 pub use access::*;
 pub use records::*;
+pub use reports::*;
 
 use crate::clock::Millis;
 
