@@ -5,6 +5,7 @@
 mod api;
 mod appio_connector;
 mod cli;
+mod console;
 mod constructs;
 mod crash;
 mod custom_connector;

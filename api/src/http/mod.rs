@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::routes())
         .merge(external)
         .merge(hooks::routes())
+        .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -23,7 +23,8 @@
 //! The SVG is laid out by the `layout-rs` crate and written by this module (see `svg.rs`
 //! and `canvas.rs`). Node ids are stable for a plan (`s<index>` follows [`StepIx`]), so the
 //! console can refer to them; [`to_svg_highlighting`] draws the given steps with a thick
-//! orange border.
+//! orange border, and [`to_svg_marked`] marks steps as current, done or failed (class,
+//! border colour and a symbol before the step's id).
 
 mod canvas;
 mod labels;
@@ -56,9 +57,63 @@ pub fn to_svg(plan: &Plan) -> String {
 /// Like [`to_svg`], with the steps in `current` (for example where an instance waits)
 /// drawn with a thick orange border. Indexes outside the plan are ignored.
 pub fn to_svg_highlighting(plan: &Plan, current: &[StepIx]) -> String {
+    let marks: Vec<(StepIx, StepMark)> = current.iter().map(|ix| (*ix, StepMark::Current)).collect();
+    to_svg_marked(plan, &marks)
+}
+
+/// How a step is marked on an instance's diagram. Each mark has a class, a border colour
+/// and a symbol before the step's id, so that it does not rely on colour alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepMark {
+    /// Completed: a green border and `✓`.
+    Done,
+    /// Failed (not caught): a thick red border and `✗`.
+    Failed,
+    /// Where the instance is now: a thick orange border and `▶`.
+    Current,
+}
+
+impl StepMark {
+    pub const ALL: [StepMark; 3] = [StepMark::Current, StepMark::Done, StepMark::Failed];
+
+    /// The SVG class of the node's group (`pratica-current`, `pratica-done`, `pratica-failed`).
+    pub fn class(self) -> &'static str {
+        match self {
+            StepMark::Current => "pratica-current",
+            StepMark::Done => "pratica-done",
+            StepMark::Failed => "pratica-failed",
+        }
+    }
+
+    /// The symbol drawn before the step's id.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            StepMark::Current => "▶",
+            StepMark::Done => "✓",
+            StepMark::Failed => "✗",
+        }
+    }
+
+    /// The border colour (`#rrggbb`).
+    pub fn color(self) -> &'static str {
+        match self {
+            StepMark::Current => "#e8590c",
+            StepMark::Done => "#2b8a3e",
+            StepMark::Failed => "#c92a2a",
+        }
+    }
+}
+
+/// Like [`to_svg`], with steps marked as current, done or failed. A step marked twice keeps
+/// the strongest mark (current, then failed, then done). Indexes outside the plan are ignored.
+pub fn to_svg_marked(plan: &Plan, marks: &[(StepIx, StepMark)]) -> String {
     let diagram = Diagram::of(plan);
-    let highlighted: Vec<bool> = diagram.nodes.iter().map(|node| node.step.is_some_and(|ix| current.contains(&ix))).collect();
-    svg::render(&diagram, &highlighted)
+    let marked: Vec<Option<StepMark>> = diagram
+        .nodes
+        .iter()
+        .map(|node| node.step.and_then(|ix| marks.iter().filter(|(m, _)| *m == ix).map(|(_, mark)| *mark).max()))
+        .collect();
+    svg::render(&diagram, &marked)
 }
 
 /// What a node stands for; decides its shape and colour in every format.

@@ -3,8 +3,8 @@
 //!
 //! layout-rs knows boxes (optionally rounded), ellipses and double circles; it sizes nodes as
 //! we ask and edge labels itself (a full font size per character). Each node's shape is
-//! wrapped in a group with `class="pratica-node pratica-<kind>"` (plus `pratica-current`
-//! when highlighted) and `data-node="<node id>"`, for the console to style or link.
+//! wrapped in a group with `class="pratica-node pratica-<kind>"` (plus `pratica-current`,
+//! `pratica-done` or `pratica-failed` when marked) and `data-node="<node id>"`, for the console to style or link.
 
 use layout::adt::dag::NodeHandle;
 use layout::core::base::Orientation;
@@ -15,7 +15,7 @@ use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
 use super::canvas::{Canvas, xml_escape};
-use super::{Diagram, Edge, Node, NodeKind};
+use super::{Diagram, Edge, Node, NodeKind, StepMark};
 
 /// Font size of node labels, in pixels.
 const NODE_FONT: usize = 14;
@@ -33,16 +33,15 @@ const LINE_HEIGHT: f64 = 1.25;
 const EDGE_LABEL_WRAP: usize = 16;
 
 const LINE_COLOR: &str = "#555555";
-const HIGHLIGHT_COLOR: &str = "#e8590c";
 
-/// Lays out and draws `diagram`; `highlighted[i]` marks node `i` as current.
-pub(super) fn render(diagram: &Diagram, highlighted: &[bool]) -> String {
+/// Lays out and draws `diagram`; `marks[i]` marks node `i` as current, done or failed.
+pub(super) fn render(diagram: &Diagram, marks: &[Option<StepMark>]) -> String {
     let mut graph = VisualGraph::new(Orientation::TopToBottom);
     let handles: Vec<NodeHandle> = diagram
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, node)| graph.add_node(element(node, highlighted.get(i).copied().unwrap_or(false))))
+        .map(|(i, node)| graph.add_node(element(node, marks.get(i).copied().flatten())))
         .collect();
     for edge in layout_order(diagram).into_iter().map(|i| &diagram.edges[i]) {
         graph.add_edge(arrow(edge), handles[edge.from], handles[edge.to]);
@@ -102,9 +101,13 @@ fn layout_order(diagram: &Diagram) -> Vec<usize> {
     forward.into_iter().chain(cycles).collect()
 }
 
-fn element(node: &Node, highlighted: bool) -> Element {
-    let label = node.lines.join("\n");
-    let text = text_size(&node.lines, NODE_FONT);
+fn element(node: &Node, mark: Option<StepMark>) -> Element {
+    let mut lines = node.lines.clone();
+    if let (Some(mark), Some(first)) = (mark, lines.first_mut()) {
+        *first = format!("{} {first}", mark.symbol());
+    }
+    let label = lines.join("\n");
+    let text = text_size(&lines, NODE_FONT);
     let (shape, size, rounded) = match node.kind {
         NodeKind::Start => (ShapeKind::Circle(label), circle(text), 0),
         NodeKind::Finish | NodeKind::Failed => (ShapeKind::DoubleCircle(label), circle(text), 0),
@@ -118,10 +121,14 @@ fn element(node: &Node, highlighted: bool) -> Element {
         | NodeKind::Set
         | NodeKind::Fail => (ShapeKind::Box(label), padded(text), 3),
     };
-    let (line_color, line_width) = if highlighted { (HIGHLIGHT_COLOR, 4) } else { (LINE_COLOR, 1) };
+    let (line_color, line_width) = match mark {
+        Some(StepMark::Done) => (StepMark::Done.color(), 3),
+        Some(mark) => (mark.color(), 4),
+        None => (LINE_COLOR, 1),
+    };
     let look = StyleAttr::new(color(line_color), line_width, Some(color(node.kind.fill())), rounded, NODE_FONT);
-    let current = if highlighted { " pratica-current" } else { "" };
-    let properties = format!("class=\"pratica-node pratica-{}{current}\" data-node=\"{}\"", node.kind.name(), xml_escape(&node.id));
+    let class = mark.map(|m| format!(" {}", m.class())).unwrap_or_default();
+    let properties = format!("class=\"pratica-node pratica-{}{class}\" data-node=\"{}\"", node.kind.name(), xml_escape(&node.id));
     Element::create_with_properties(shape, look, Orientation::TopToBottom, size, properties)
 }
 

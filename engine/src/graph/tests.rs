@@ -148,6 +148,20 @@ fn svg_highlights_current_steps() {
 }
 
 #[test]
+fn svg_marks_done_failed_and_current_steps_with_a_symbol() {
+    let plan = sample();
+    let (contributions, review) = (plan.step_by_id("contributions").unwrap(), plan.step_by_id("review").unwrap());
+    let marks = [(contributions, StepMark::Done), (review, StepMark::Done), (review, StepMark::Current), (StepIx(9_999), StepMark::Failed)];
+    let svg = to_svg_marked(&plan, &marks);
+    assert!(svg.contains(&format!("pratica-done\" data-node=\"s{}\"", contributions.0)), "{svg}");
+    assert!(svg.contains(&format!("pratica-current\" data-node=\"s{}\"", review.0)), "current wins over done");
+    assert_eq!(svg.matches("pratica-done").count(), 1);
+    assert!(!svg.contains("pratica-failed"));
+    assert!(svg.contains("✓ contributions") && svg.contains("▶ review"), "a symbol, not only a colour");
+    assert!(svg.contains(StepMark::Done.color()) && svg.contains(StepMark::Current.color()));
+}
+
+#[test]
 fn mermaid_has_nodes_and_labelled_edges() {
     let plan = sample();
     let mermaid = to_mermaid(&plan);

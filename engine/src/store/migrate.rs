@@ -7,6 +7,7 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_schedules.sql")),
     (4, include_str!("../../migrations/sqlite/0004_tokens.sql")),
     (5, include_str!("../../migrations/sqlite/0005_human_tasks.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_console_sessions.sql")),
 ];
 
 pub(super) const POSTGRES: &[(i64, &str)] = &[
@@ -15,6 +16,7 @@ pub(super) const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_schedules.sql")),
     (4, include_str!("../../migrations/postgres/0004_tokens.sql")),
     (5, include_str!("../../migrations/postgres/0005_human_tasks.sql")),
+    (6, include_str!("../../migrations/postgres/0006_console_sessions.sql")),
 ];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.

@@ -18,10 +18,12 @@ mod postgres;
 mod records;
 mod reports;
 mod sqlite;
+mod views;
 
 pub use access::*;
 pub use records::*;
 pub use reports::*;
+pub use views::*;
 
 use crate::clock::Millis;
 
