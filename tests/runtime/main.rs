@@ -16,6 +16,7 @@ mod external_http;
 mod http_connector;
 mod machine_properties;
 mod metrics;
+mod naspi_rules;
 mod openapi;
 mod pec_routing;
 mod secrets;

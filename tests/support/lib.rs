@@ -23,5 +23,6 @@ pub fn pratica_bin() -> PathBuf {
 }
 
 pub mod backend;
+pub mod naspi;
 pub mod scripted;
 pub mod sink;
