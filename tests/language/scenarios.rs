@@ -79,7 +79,8 @@ fn the_shipped_scenarios_pass() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
     // One line per scenario, with its timing and the simulated time.
     assert!(stdout.contains("  ok    a clean application is paid from the decorrenza  ("), "{stdout}");
-    assert!(stdout.contains("simulated 30d 0h"), "the receive timeout is simulated: {stdout}");
+    // Work abroad: 30 days of receive timeout, then 5 days until the review task escalates.
+    assert!(stdout.contains("simulated 35d 0h"), "the receive timeout is simulated: {stdout}");
     for file in ["naspi-preprocessing", "automated-payout", "proactive-notification"] {
         assert!(stdout.contains(&format!("test workflows/{file}.test.yaml")), "{file}: {stdout}");
     }
@@ -102,6 +103,7 @@ input:
   months: 1
   start_date: "2025-04-08"
 mocks:
+  limits: { output: { name: payout_four_eyes_threshold_eur, value: 5000, source: default } }
   pay: { output: { payment_id: PAY-1, status: executed } }
   register: { output: { entry_id: LED-1 } }
   notify_app_io: { output: { id: MSG-1 } }
@@ -113,12 +115,15 @@ scenarios:
   - name: wrong amount and path
     expect:
       status: completed
-      path: [compute, needs_approval, pay, register, notify_email, done]
+      path: [compute, limits, threshold, needs_approval, pay, register, notify_email, done]
       output:
         status: paid
         case_id: NASPI-2025-000123456
         amount: 1259.65
         payment_id: PAY-1
+        receipt: { entry_id: LED-1 }
+        four_eyes_threshold: 5000
+        approved_by: []
         notified_by: app_io
 "#,
     );
@@ -138,7 +143,7 @@ scenarios:
     // The instance's history, to see why.
     assert!(stdout.contains("timeline:\n  automated-payout (instance "), "{stdout}");
     assert!(stdout.contains("call.scheduled         pay"), "{stdout}");
-    assert!(stdout.contains(&format!("---- {}:20 wrong amount and path ----", test.display())), "{stdout}");
+    assert!(stdout.contains(&format!("---- {}:21 wrong amount and path ----", test.display())), "{stdout}");
 }
 
 #[test]
@@ -165,7 +170,7 @@ scenarios:
     );
     let out = pratica().arg("test").arg(&test).assert().code(1);
     let stdout = stdout_of(&out);
-    assert!(stdout.contains("step `pay` called `payments.pay`, but the scenario has no mock for `pay`"), "{stdout}");
+    assert!(stdout.contains("step `limits` called `settings.get`, but the scenario has no mock for `limits`"), "{stdout}");
     assert!(
         stdout.contains("the task entry for `first_approval` (line 13) was not used: no task of `first_approval` was created"),
         "{stdout}"
