@@ -99,7 +99,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { alpha: 0.001, max_iterations: 150, min_count: 2 }
+        Settings { alpha: 0.01, max_iterations: 150, min_count: 2 }
     }
 }
 

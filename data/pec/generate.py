@@ -49,6 +49,12 @@ TOPICS = {
                      "Sospensione NASpI per nuovo contratto", "Domanda NASpI n. {n}", "richiesta stato pratica disoccupazione",
                      "DIS-COLL collaboratore - domanda", "Modello NASpI-Com", "Naspi decaduta?"],
         "sentences": [
+            'mi hanno mandato via dal lavoro a fine {m} e non so come fare la richiesta per la disoccupazione',
+            'sono senza lavoro da due mesi e i soldi della naspi non arrivano, come posso fare?',
+            "il centro per l'impiego mi dice di rivolgermi a voi per l'indennità, ho firmato la DID il {d}",
+            'ho trovato un lavoretto a chiamata, devo comunicarlo per non perdere la disoccupazione?',
+            "l'azienda ha chiuso e siamo stati tutti licenziati, chiedo come presentare la domanda di indennità",
+
             "ho presentato domanda di NASpI il {d} dopo il licenziamento e a oggi non ho ricevuto alcun pagamento",
             "il mio contratto a tempo determinato è scaduto il {d} e vorrei sapere se ho diritto all'indennità di disoccupazione",
             "comunico con il modello NASpI-Com il reddito presunto derivante dalla nuova attività lavorativa iniziata il {d}",
@@ -70,6 +76,12 @@ TOPICS = {
                      "Pensione di reversibilità", "Richiesta ricalcolo pensione", "Quota 103 - informazioni", "Pensione non accreditata",
                      "Trattenute sul rateo di pensione", "Supplemento di pensione", "APE sociale - domanda", "Totalizzazione periodi contributivi"],
         "sentences": [
+            "mio padre è in pensione da gennaio ma l'importo è più basso di quello che gli avevano detto",
+            'volevo sapere quando posso andare in pensione, ho 63 anni e lavoro da quando ne avevo 20',
+            "la quattordicesima sulla pensione quest'anno non è stata pagata",
+            "ho cambiato banca e devo comunicare il nuovo conto per l'accredito della pensione",
+            'mia madre è mancata il {d} e dobbiamo sapere cosa fare per il rateo di pensione non riscosso',
+
             "compirò 67 anni il {d} e chiedo informazioni sulla domanda di pensione di vecchiaia",
             "chiedo la ricostituzione della pensione per il riconoscimento di periodi contributivi non considerati",
             "il rateo di pensione del mese di {m} non è stato accreditato",
@@ -92,6 +104,12 @@ TOPICS = {
                      "Matricola aziendale - variazione", "Cassetto previdenziale aziende", "Esonero contributivo", "F24 contributi errato",
                      "Cassa integrazione - pagamento diretto"],
         "sentences": [
+            'siamo una piccola impresa artigiana e non riusciamo a scaricare il DURC dal portale',
+            'il nostro dipendente risulta senza contributi per {m} ma noi abbiamo pagato regolarmente con F24',
+            'chiediamo chi è il referente per la posizione contributiva della ditta dopo la fusione societaria',
+            "abbiamo assunto un apprendista e vorremmo sapere l'aliquota contributiva agevolata da applicare",
+            "la nostra matricola è stata sospesa d'ufficio e non possiamo inviare le denunce mensili",
+
             "il flusso UniEmens del mese di {m} trasmesso dalla {z} è stato scartato per errore nella sezione PosContributiva",
             "la {z} risulta con DURC irregolare nonostante il pagamento dei contributi effettuato il {d}",
             "chiediamo la rateizzazione del debito contributivo di {a} in ventiquattro rate mensili",
@@ -112,6 +130,12 @@ TOPICS = {
                      "Legge 104 - accertamento handicap", "Assegno mensile di assistenza invalidi", "Domanda invalidità civile n. {n}",
                      "Convocazione a visita medica", "Aggravamento invalidità", "Pagamento pensione di invalidità civile", "Modello AP70"],
         "sentences": [
+            "ho fatto la visita alla ASL tre mesi fa e non ho ancora saputo niente dell'esito",
+            "mio marito ha l'alzheimer e ha bisogno di assistenza continua, come si chiede l'accompagnamento?",
+            'la commissione mi ha dato il 60% ma io non riesco più a lavorare per la mia malattia',
+            'chiedo il rinvio della visita di controllo perché sono in terapia oncologica',
+            "non mi è ancora arrivato l'assegno di invalidità dopo il riconoscimento",
+
             "ho ricevuto la convocazione a visita di revisione dell'invalidità civile per il {d} ma sono ricoverato",
             "chiedo copia del verbale della commissione medica integrata che mi ha riconosciuto un'invalidità del 75%",
             "mia madre è allettata e chiediamo l'indennità di accompagnamento con visita domiciliare",
@@ -132,6 +156,12 @@ TOPICS = {
                      "Istanza di autotutela", "Accertamento tecnico preventivo", "Notifica atto giudiziario", "Richiesta di conciliazione",
                      "Decreto ingiuntivo", "Atto di precetto"],
         "sentences": [
+            "in riscontro alla nota di codesto Istituto si contesta integralmente quanto affermato e si insiste per l'accoglimento del ricorso",
+            "il giudice del lavoro ha condannato l'Istituto al pagamento delle differenze, si chiede di dare esecuzione al dispositivo",
+            'si comunica che il sottoscritto difensore ha ricevuto mandato a rappresentare il ricorrente in ogni fase del giudizio',
+            'si chiede copia integrale del fascicolo amministrativo ai fini della costituzione in giudizio',
+            'si notifica atto di pignoramento presso terzi',
+
             "in nome e per conto del mio assistito {p} diffido codesto Istituto a provvedere entro trenta giorni, in difetto adirò le vie legali",
             "si notifica il ricorso presentato al Tribunale di {c} in funzione di giudice del lavoro",
             "con la presente si propone ricorso amministrativo al Comitato provinciale avverso il provvedimento di rigetto del {d}",
@@ -151,6 +181,12 @@ TOPICS = {
                      "Bonus asilo nido", "Variazione ISEE per assegno unico", "Congedo di paternità obbligatorio", "Domanda assegno unico n. {n}",
                      "Maternità lavoratrice autonoma", "Figli a carico - assegno unico", "Indennità di maternità non pagata", "Bonus nuovi nati"],
         "sentences": [
+            'è nata mia figlia il {d}, cosa devo fare per avere i soldi per i figli?',
+            "da quando mi sono separata l'assegno per i bambini lo prende tutto il mio ex marito",
+            'sono incinta di sette mesi e lavoro in un negozio, come chiedo la maternità?',
+            "il mio datore di lavoro dice che il congedo per il papà lo paga l'INPS, è vero?",
+            'il bonus per la retta del nido di mio figlio risulta ancora in istruttoria',
+
             "l'assegno unico universale per i miei due figli non è stato pagato nel mese di {m}",
             "l'importo dell'assegno unico è stato calcolato senza tenere conto del nuovo ISEE presentato il {d}",
             "chiedo l'indennità di maternità per il congedo obbligatorio iniziato il {d}",
@@ -170,6 +206,12 @@ TOPICS = {
                      "Richiesta estratto contributivo", "Attestazione ISEE - DSU", "Certificazione dei redditi", "Dichiarazione sostitutiva unica errata",
                      "Certificato di servizio", "Modello CU non ricevuto"],
         "sentences": [
+            'mi serve un documento con tutti i contributi versati per fare domanda di mutuo',
+            'non riesco a stampare la CU dal sito, mi dice che il servizio non è disponibile',
+            'la banca mi chiede un certificato INPS che attesti quanto prendo di pensione al mese',
+            'devo fare il 730 e mi manca la certificazione di quanto ho preso di disoccupazione',
+            "il CAF dice che nell'ISEE c'è un'omissione e bisogna rifare la dichiarazione",
+
             "chiedo l'invio della Certificazione Unica {y} relativa alla pensione, che non riesco a scaricare",
             "chiedo l'estratto conto contributivo aggiornato per verificare i periodi lavorati presso la {z}",
             "ho bisogno del modello ObisM per presentarlo alla banca",
@@ -189,6 +231,12 @@ TOPICS = {
                      "Offerta commerciale servizi di digitalizzazione", "Newsletter", "Candidatura spontanea", "Richiesta generica",
                      "Reclamo orari sportello", "Invio documentazione", "Accesso agli atti", "Invito a convegno"],
         "sentences": [
+            'buongiorno, a chi mi devo rivolgere per una informazione generale?',
+            'non ho capito la vostra lettera, potete chiamarmi?',
+            'si comunica il cambio di indirizzo PEC della scrivente associazione',
+            'vi segnalo un messaggio sospetto ricevuto a nome INPS che chiede i dati della carta di credito',
+            "si chiede il patrocinio gratuito dell'Istituto per una manifestazione sportiva",
+
             "vorrei prenotare un appuntamento allo sportello della sede di {c}",
             "il sito non mi permette di accedere con lo SPID, compare un errore generico",
             "vi proponiamo i nostri servizi di dematerializzazione documentale a condizioni vantaggiose per la pubblica amministrazione",

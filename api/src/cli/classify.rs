@@ -5,7 +5,7 @@
 //! [connectors.classifier]
 //! kind = "classifier"
 //! training = "data/pec/sample.jsonl"   # relative to this file; JSON lines {id, subject, body, label}
-//! alpha = 0.001                        # optional: L2 regularisation
+//! alpha = 0.01                         # optional: L2 regularisation (higher: less confident)
 //! max_iterations = 150                 # optional
 //! min_count = 2                        # optional: messages a term must occur in to be a feature
 //! ```
