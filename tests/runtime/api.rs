@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pratica_api::http::auth::{Role, create_token};
+use pratica_api::http::auth::{Role, create_token_with_task_roles};
 use pratica_api::http::{AppState, serve};
 use pratica_engine::clock::SystemClock;
 use pratica_engine::connector::Registry;
@@ -51,7 +51,8 @@ const IBAN_FORM: &str = r#"{
 
 /// A server with its worker loop; both stop when dropped. Tokens by role: `admin`,
 /// `analyst`, `operator` (office RM1), `operator2` (office RM1), `other_office` (operator of
-/// MI1), `worker`, `viewer`.
+/// MI1), `worker`, `viewer` (operators with the task role naspi-operator), and
+/// `other_role` (operator of RM1 with the task role payout-officer only).
 struct App {
     addr: SocketAddr,
     url: String,
@@ -86,8 +87,12 @@ async fn spawn_app(backend: Backend) -> Option<App> {
         ("worker", Role::Worker, vec![]),
         ("viewer", Role::Viewer, vec![]),
     ] {
-        tokens.insert(name, create_token(&store, name, role, &offices, 0).await.unwrap());
+        let task_roles = if role == Role::Operator { vec!["naspi-operator".to_string()] } else { vec![] };
+        tokens.insert(name, create_token_with_task_roles(&store, name, role, &offices, &task_roles, 0).await.unwrap());
     }
+    // An operator of RM1 without the task role: sees none of its naspi-operator tasks.
+    let other_role = vec!["payout-officer".to_string()];
+    tokens.insert("other_role", create_token_with_task_roles(&store, "other_role", Role::Operator, &office("RM1"), &other_role, 0).await.unwrap());
     let engine = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
     let addr = listener.local_addr().unwrap();
@@ -388,6 +393,8 @@ both_backends!(every_endpoint_refuses_the_roles_it_must, |backend| async move {
         (Method::GET, format!("/api/v1/tasks/{task}"), None, task_read),
         (Method::POST, format!("/api/v1/tasks/{task}/unclaim"), Some(json!({})), task_work),
         (Method::POST, format!("/api/v1/tasks/{task}/claim"), Some(json!({})), task_work),
+        (Method::GET, format!("/api/v1/tasks/{task}/comments"), None, task_read),
+        (Method::POST, format!("/api/v1/tasks/{task}/comments"), Some(json!({"text": "seen"})), task_work),
         (Method::POST, "/api/v1/external-tasks/fetch-and-lock".into(), Some(json!({"worker": "w", "topic": "t"})), external),
     ];
     for (method, path, body, expected) in &table {
@@ -482,7 +489,8 @@ both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| asy
 
     // Console users: the password comes from standard input and is stored as argon2id.
     let mut child = std::process::Command::new(pratica_bin())
-        .args(["user", "create", "anna", "--role", "operator", "--office", "RM1", "--password-stdin", "--db", &app.url])
+        .args(["user", "create", "anna", "--role", "operator", "--office", "RM1", "--task-role", "naspi-operator"])
+        .args(["--task-role", "payout-officer", "--password-stdin", "--db", &app.url])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -497,4 +505,93 @@ both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| asy
     assert!(user.password_hash.starts_with("$argon2id$"));
     assert!(pratica_api::http::auth::verify_password("a long enough secret", &user.password_hash));
     assert!(!pratica_api::http::auth::verify_password("wrong", &user.password_hash));
+    assert_eq!(serde_json::from_str::<Value>(&user.task_roles).unwrap(), json!(["naspi-operator", "payout-officer"]));
+
+    // Tokens carry task roles too, listed with them; a malformed one is refused.
+    let (ok, _, err) = pratica(&["token", "create", "--name", "op-rm1", "--role", "operator", "--office", "RM1", "--task-role", "naspi-operator"]);
+    assert!(ok, "{err}");
+    let (_, list, _) = pratica(&["token", "list"]);
+    let line = list.lines().find(|l| l.starts_with("op-rm1")).unwrap();
+    assert!(line.contains("naspi-operator"), "{line}");
+    let (ok, _, err) = pratica(&["token", "create", "--name", "op2", "--role", "operator", "--office", "RM1", "--task-role", "bad role"]);
+    assert!(!ok && err.contains("task role"), "{err}");
+});
+
+const DESK: &str = r#"workflow: api-desk
+version: 1
+title: Desk
+steps:
+  - id: check
+    human:
+      title: Check the documents
+      assign: { role: naspi-operator, office: RM1 }
+  - id: done
+    end: { output: { by: "${ .steps.check.output.completed_by }" } }
+"#;
+
+both_backends!(tasks_are_claimed_commented_and_delegated_over_the_api, |backend| async move {
+    let Some(app) = spawn_app(backend).await else { return };
+    assert_eq!(app.deploy_yaml("admin", DESK).await.0, StatusCode::CREATED);
+    let (_, started) = app.post("admin", "/api/v1/instances", json!({"workflow": "api-desk", "input": {}})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let task = app.wait_for_task("operator", &id, "check").await;
+    let task_id = task["id"].as_str().unwrap().to_string();
+    let path = |action: &str| format!("/api/v1/tasks/{task_id}/{action}");
+
+    // An operator of the office without the task role neither sees nor works it.
+    let (_, listed) = app.get("other_role", "/api/v1/tasks").await;
+    assert_eq!(listed, json!([]));
+    assert_eq!(app.get("other_role", &format!("/api/v1/tasks/{task_id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.post("other_role", &path("claim"), json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.post("other_role", &path("comments"), json!({"text": "hi"})).await.0, StatusCode::NOT_FOUND);
+
+    // Claim, comment, read the comments.
+    let (status, claimed) = app.post("operator", &path("claim"), json!({})).await;
+    assert_eq!((status, claimed["assignee"].as_str()), (StatusCode::OK, Some("operator")), "{claimed}");
+    let (status, body) = app.post("operator", &path("comments"), json!({"text": "Waiting for the employer's letter"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = app.post("operator", &path("comments"), json!({"text": ""})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")), "{body}");
+    let (status, body) = app.post("operator", &path("comments"), json!({"txt": "typo"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, comments) = app.get("viewer", &path("comments")).await;
+    assert_eq!(status, StatusCode::OK, "{comments}");
+    assert_eq!(comments.as_array().unwrap().len(), 1, "{comments}");
+    assert_eq!((comments[0]["actor"].as_str(), comments[0]["text"].as_str()), (Some("operator"), Some("Waiting for the employer's letter")));
+    assert!(comments[0]["at"].as_str().unwrap().ends_with('Z'));
+
+    // Delegation: not by someone who does not hold it, not to another office or an unknown user.
+    let (status, body) = app.post("operator2", &path("delegate"), json!({"to": "operator2"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("task_claimed")), "{body}");
+    for to in ["other_office", "nobody", "viewer"] {
+        let (status, body) = app.post("operator", &path("delegate"), json!({"to": to})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_delegation")), "{to}: {body}");
+    }
+    let (status, delegated) = app.post("operator", &path("delegate"), json!({"to": "operator2"})).await;
+    assert_eq!((status, delegated["assignee"].as_str()), (StatusCode::OK, Some("operator2")), "{delegated}");
+
+    // The previous holder cannot complete it; the delegate can.
+    let (status, body) = app.post("operator", &path("complete"), json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("task_claimed")), "{body}");
+    assert_eq!(app.post("operator2", &path("complete"), json!({})).await.0, StatusCode::NO_CONTENT);
+    let done = app.wait_for_status(&id, "completed").await;
+    assert_eq!(done["output"], json!({"by": "operator2"}));
+    let (status, body) = app.post("operator2", &path("unclaim"), json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("task_closed")), "{body}");
+
+    // Every action in the history, with its actor.
+    let (_, history) = app.get("viewer", &format!("/api/v1/instances/{id}/history")).await;
+    let actions: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("task.") && k != "task.created"))
+        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["actor"].as_str().unwrap_or("-").to_string()))
+        .collect();
+    let expected: Vec<(String, String)> =
+        [("task.claimed", "operator"), ("task.commented", "operator"), ("task.delegated", "operator"), ("task.completed", "operator2")]
+            .iter()
+            .map(|(k, a)| (k.to_string(), a.to_string()))
+            .collect();
+    assert_eq!(actions, expected);
 });

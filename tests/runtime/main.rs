@@ -14,6 +14,7 @@ mod email_connector;
 mod external;
 mod external_http;
 mod http_connector;
+mod human_tasks;
 mod machine_properties;
 mod metrics;
 mod naspi_rules;

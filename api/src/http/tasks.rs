@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use pratica_engine::clock::to_rfc3339;
 use pratica_engine::runtime::{EngineError, TaskActor, TaskCompletion, TaskRefusal};
 use pratica_engine::schemas::{SchemaError, SchemaSet};
-use pratica_engine::store::{TaskQuery, TaskRow};
+use pratica_engine::store::{TaskQuery, TaskRow, TaskVisibility};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -119,7 +119,8 @@ impl From<TaskRow> for TaskView {
     }
 }
 
-/// Tasks matching the filters, most urgent first. Operators see only their offices' tasks.
+/// Tasks matching the filters, most urgent first. Operators see only the tasks assigned to
+/// them and those of their offices with one of their task roles (or no role).
 #[utoipa::path(
     get,
     path = "/api/v1/tasks",
@@ -145,13 +146,16 @@ async fn list_tasks(
     if !(1..=MAX_TASKS).contains(&limit) {
         return Err(ApiError::invalid_field("limit", format!("`limit` must be between 1 and {MAX_TASKS}")));
     }
-    let offices = match (caller.role, q.office) {
-        (Role::Operator, Some(o)) => Some(if caller.offices.contains(&o) { vec![o] } else { Vec::new() }),
-        (Role::Operator, None) => Some(caller.offices.clone()),
-        (_, office) => office.map(|o| vec![o]),
+    let query = TaskQuery { status: q.status, offices: q.office.map(|o| vec![o]), role: q.role, assignee: q.assignee, limit };
+    let store = state.engine().store();
+    let rows = match caller.role {
+        Role::Operator => {
+            let to = TaskVisibility { user: caller.name.clone(), offices: caller.offices.clone(), task_roles: caller.task_roles.clone() };
+            store.tasks_visible(&query, &to).await
+        }
+        _ => store.tasks_matching(&query).await,
     };
-    let query = TaskQuery { status: q.status, offices, role: q.role, assignee: q.assignee, limit };
-    let rows = state.engine().store().tasks_matching(&query).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let rows = rows.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(rows.into_iter().map(TaskView::from).collect()))
 }
 

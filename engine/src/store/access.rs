@@ -69,3 +69,11 @@ pub struct TaskQuery {
     pub assignee: Option<String>,
     pub limit: i64,
 }
+
+/// Who an operator is, for [`super::Store::tasks_visible`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskVisibility {
+    pub user: String,
+    pub offices: Vec<String>,
+    pub task_roles: Vec<String>,
+}

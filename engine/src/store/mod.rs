@@ -270,7 +270,13 @@ impl Store {
 
     /// Tasks matching `query` (offices: any of a list).
     pub async fn tasks_matching(&self, query: &TaskQuery) -> Result<Vec<TaskRow>, StoreError> {
-        on_pool!(self, query_tasks(query))
+        on_pool!(self, query_tasks(query, None))
+    }
+
+    /// Tasks matching `query` that an operator may see: assigned to them, or of one of their
+    /// offices with one of their task roles (or no role).
+    pub async fn tasks_visible(&self, query: &TaskQuery, to: &TaskVisibility) -> Result<Vec<TaskRow>, StoreError> {
+        on_pool!(self, query_tasks(query, Some(to)))
     }
 
     // ---- end of the HTTP API block ----

@@ -470,8 +470,29 @@ macro_rules! shared_queries {
             Ok(rows.iter().map(instance_row).collect::<Result<_, _>>()?)
         }
 
-        pub(super) async fn query_tasks(pool: &Pool<$Db>, f: &TaskQuery) -> Result<Vec<TaskRow>, StoreError> {
+        pub(super) async fn query_tasks(pool: &Pool<$Db>, f: &TaskQuery, to: Option<&TaskVisibility>) -> Result<Vec<TaskRow>, StoreError> {
             let mut q = QueryBuilder::<$Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
+            if let Some(v) = to {
+                q.push(" AND (assignee = ").push_bind(v.user.clone());
+                if !v.offices.is_empty() {
+                    q.push(" OR (office IN (");
+                    let mut list = q.separated(", ");
+                    for o in &v.offices {
+                        list.push_bind(o.clone());
+                    }
+                    q.push(") AND (role IS NULL");
+                    if !v.task_roles.is_empty() {
+                        q.push(" OR role IN (");
+                        let mut list = q.separated(", ");
+                        for r in &v.task_roles {
+                            list.push_bind(r.clone());
+                        }
+                        q.push(")");
+                    }
+                    q.push("))");
+                }
+                q.push(")");
+            }
             if let Some(s) = &f.status {
                 q.push(" AND status = ").push_bind(s.clone());
             }
