@@ -390,8 +390,8 @@ impl Browser {
         std::fs::write(self.screenshots.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
-    /// Runs axe-core on the current page and fails listing every serious or critical violation.
-    pub async fn assert_accessible(&self, page: &str) {
+    /// The serious and critical axe-core violations of the current page: `{id, impact, help, nodes}`.
+    pub async fn axe_violations(&self, page: &str) -> Vec<Value> {
         let loaded = self.client.execute("return typeof window.axe", vec![]).await.expect("check axe");
         if loaded != "object" {
             self.client.execute(&self.axe_source, vec![]).await.expect("inject axe-core");
@@ -407,7 +407,12 @@ impl Browser {
         "#;
         let answer = self.client.execute_async(script, vec![]).await.expect("run axe-core");
         let text = answer.as_str().unwrap_or_default();
-        let violations: Vec<Value> = serde_json::from_str(text).unwrap_or_else(|_| panic!("{page}: {text}"));
+        serde_json::from_str(text).unwrap_or_else(|_| panic!("{page}: {text}"))
+    }
+
+    /// Runs axe-core on the current page and fails listing every serious or critical violation.
+    pub async fn assert_accessible(&self, page: &str) {
+        let violations = self.axe_violations(page).await;
         if !violations.is_empty() {
             let mut report =
                 format!("{page} ({}): {} serious/critical accessibility violation(s):\n", self.location().await, violations.len());
@@ -463,6 +468,17 @@ impl Browser {
         self.client.execute("window.scrollTo(0, 0)", vec![]).await.expect("scroll back");
     }
 
+    /// Whether the page is wider than the viewport (it scrolls horizontally).
+    pub async fn scrolls_horizontally(&self) -> (bool, String) {
+        let widths = self
+            .client
+            .execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![])
+            .await
+            .expect("measure the page");
+        let (scroll, inner) = (widths[0].as_u64().unwrap_or(u64::MAX), widths[1].as_u64().unwrap_or(0));
+        (scroll > inner, format!("scrollWidth {scroll}, innerWidth {inner}"))
+    }
+
     /// The page checks shared by every console page: axe at 1280×800, a screenshot at both
     /// sizes, no horizontal scrolling at 390 px and the key controls visible at both sizes.
     pub async fn check_page(&self, name: &str, key_controls: &[&str]) {
@@ -472,13 +488,8 @@ impl Browser {
         self.assert_controls(name, WIDE, key_controls).await;
         self.resize(NARROW).await;
         self.screenshot(&format!("{name}-390x844")).await;
-        let widths = self
-            .client
-            .execute("return [document.documentElement.scrollWidth, window.innerWidth]", vec![])
-            .await
-            .expect("measure the page");
-        let (scroll, inner) = (widths[0].as_u64().unwrap_or(u64::MAX), widths[1].as_u64().unwrap_or(0));
-        assert!(scroll <= inner, "{name} scrolls horizontally at {} px: scrollWidth {scroll} > innerWidth {inner}", NARROW.0);
+        let (scrolls, widths) = self.scrolls_horizontally().await;
+        assert!(!scrolls, "{name} scrolls horizontally at {} px: {widths}", NARROW.0);
         self.assert_controls(name, NARROW, key_controls).await;
         self.resize(WIDE).await;
     }

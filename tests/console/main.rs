@@ -110,11 +110,20 @@ async fn operator_console_in_a_real_browser() {
     let browser = Browser::start(tools, &scratch).await;
     let b = &browser;
 
-    // --- Phase 1: the login page ---
+    // --- Phase 1: the checks themselves catch what they must (a page with a known fault) ---
+    b.goto("data:text/html,<html><body><img src='x.png'><div style='width:1000px'>wide</div></body></html>").await;
+    let ids: Vec<String> = b.axe_violations("self-check").await.iter().filter_map(|v| v["id"].as_str().map(str::to_string)).collect();
+    assert!(ids.iter().any(|id| id == "image-alt"), "axe-core did not report an image without alt text: {ids:?}");
+    b.resize(harness::NARROW).await;
+    assert!(b.scrolls_horizontally().await.0, "a 1000 px wide page does not count as scrolling at 390 px");
+    assert!(b.in_view("div").await.is_ok() && b.in_view("#absent").await.is_err(), "the visibility check");
+    b.resize(harness::WIDE).await;
+
+    // --- Phase 2: the login page ---
     b.goto(&server.url("/console/login?lang=en")).await;
     b.check_page("login", &["#username", "#password", "#login"]).await;
 
-    // --- Phase 2: an operator of Rome sees Rome's task and not Milan's ---
+    // --- Phase 3: an operator of Rome sees Rome's task and not Milan's ---
     b.login(&server, "anna.roma").await;
     b.goto(&server.url("/console/inbox")).await;
     let ids = inbox_task_ids(b).await;
@@ -122,7 +131,7 @@ async fn operator_console_in_a_real_browser() {
     assert!(!ids.contains(&milano_review), "anna.roma's inbox shows Milan's task {milano_review}: {ids:?}");
     b.check_page("inbox", &["#inbox", &format!("#inbox [data-task-id=\"{review}\"] .claim")]).await;
 
-    // --- Phase 3: claim the task from the inbox ---
+    // --- Phase 4: claim the task from the inbox ---
     let claim = b.find(&format!("#inbox [data-task-id=\"{review}\"] .claim")).await;
     b.click_and_wait(&claim).await;
     let task_page = server.url(&format!("/console/tasks/{review}"));
@@ -133,7 +142,7 @@ async fn operator_console_in_a_real_browser() {
     assert_eq!(task["assignee"], "anna.roma", "the claim reached the server: {task}");
     b.check_page("task", &["#task-form", "#field-protocol", "button[name=\"outcome\"][value=\"approve\"]"]).await;
 
-    // --- Phase 4: an invalid field is refused with a message next to it and in the summary ---
+    // --- Phase 5: an invalid field is refused with a message next to it and in the summary ---
     // The browser's own constraint checks are switched off so that the server's answer is what is tested.
     b.client.execute("document.getElementById('task-form').noValidate = true", vec![]).await.expect("novalidate");
     b.fill("#field-protocol", "12345").await;
@@ -149,7 +158,7 @@ async fn operator_console_in_a_real_browser() {
     assert_eq!(server.instance(&roma).await["status"], "running", "the invalid form did not move the case");
     b.check_page("task-errors", &["#error-summary", ".field-error", "#field-protocol"]).await;
 
-    // --- Phase 5: the valid form moves the case on to the four-eyes step ---
+    // --- Phase 6: the valid form moves the case on to the four-eyes step ---
     b.client.execute("document.getElementById('task-form').noValidate = true", vec![]).await.expect("novalidate");
     b.fill("#field-protocol", "INPS-123456").await;
     if b.exists("#field-months").await {
@@ -169,7 +178,7 @@ async fn operator_console_in_a_real_browser() {
         "the instance page shows the new step"
     );
 
-    // --- Phase 6: the same operator is refused the four-eyes step, and releases it ---
+    // --- Phase 7: the same operator is refused the four-eyes step, and releases it ---
     b.goto(&server.url(&format!("/console/tasks/{second}"))).await;
     let four_eyes = b.find("#four-eyes").await.text().await.expect("four-eyes text");
     assert!(four_eyes.contains("anna.roma"), "the task page does not say who may not complete it: {four_eyes}");
@@ -192,7 +201,15 @@ async fn operator_console_in_a_real_browser() {
     let released = server.api(reqwest::Method::GET, &format!("/api/v1/tasks/{second}"), None).await;
     assert!(released["assignee"].is_null(), "the released task went back to the queue: {released}");
 
-    // --- Phase 7: Milan's operator sees neither Rome's tasks nor Rome's task page ---
+    // --- Phase 8: signing out ends the session; Milan's operator sees neither Rome's tasks nor Rome's task page ---
+    let sign_out = b.find("form.logout button").await;
+    b.click_and_wait(&sign_out).await;
+    b.goto(&server.url("/console/inbox")).await;
+    assert!(
+        b.path().await.starts_with("/console/login"),
+        "after signing out the inbox did not send to the login page: {}",
+        b.location().await
+    );
     b.login(&server, "carla.milano").await;
     b.goto(&server.url("/console/inbox")).await;
     let ids = inbox_task_ids(b).await;
@@ -201,7 +218,7 @@ async fn operator_console_in_a_real_browser() {
     b.goto(&server.url(&format!("/console/tasks/{second}"))).await;
     assert!(!b.exists("#task-form").await && !b.exists(".claim").await, "carla.milano can open Rome's task page");
 
-    // --- Phase 8: a second operator of Rome completes the four-eyes step ---
+    // --- Phase 9: a second operator of Rome completes the four-eyes step ---
     b.login(&server, "bruno.roma").await;
     b.goto(&server.url(&format!("/console/tasks/{second}"))).await;
     if let Some(claim) = b.find_all(".claim").await.into_iter().next() {
@@ -212,7 +229,7 @@ async fn operator_console_in_a_real_browser() {
     b.click_and_wait(&approve).await;
     wait_until("the Rome case to complete", Duration::from_secs(20), async || server.instance(&roma).await["status"] == "completed").await;
 
-    // --- Phase 9: the case file, found by the citizen's codice fiscale ---
+    // --- Phase 10: the case file, found by the citizen's codice fiscale ---
     b.goto(&server.url("/console/inbox")).await;
     let case_files = b.find("a[href=\"/console/cases\"]").await;
     b.click_and_wait(&case_files).await;
@@ -229,7 +246,7 @@ async fn operator_console_in_a_real_browser() {
     assert!(!case_file.contains(&milano), "Milan's case appears in Rome's case file");
     b.check_page("case-file", &["#case-search", &format!("a[href*=\"{roma}\"]")]).await;
 
-    // --- Phase 10: the instance page: status, diagram, timeline ---
+    // --- Phase 11: the instance page: status, diagram, timeline ---
     b.goto(&server.url(&format!("/console/instances/{roma}"))).await;
     let status = b.find("#instance-status").await.text().await.expect("status text");
     assert!(status.to_lowercase().contains("completed") || status.to_lowercase().contains("complet"), "instance status: {status}");
@@ -237,12 +254,25 @@ async fn operator_console_in_a_real_browser() {
     let timeline = b.body_text().await;
     assert!(timeline.contains("anna.roma") && timeline.contains("bruno.roma"), "the timeline does not name both reviewers");
     b.check_page("instance", &["#instance-status", "svg"]).await;
+    // The diagram on a phone, as an operator sees it once scrolled to.
+    b.resize(harness::NARROW).await;
+    b.client.execute("document.querySelector('svg').scrollIntoView({ block: 'start' })", vec![]).await.expect("scroll to the diagram");
+    b.screenshot("instance-diagram-390x844").await;
+    b.resize(harness::WIDE).await;
 
-    // --- Phase 11: the director's dashboard ---
+    // --- Phase 12: the workflows page lists the deployed workflow ---
+    b.goto(&server.url("/console/workflows")).await;
+    assert!(b.body_text().await.contains("console-check"), "the workflows page does not list console-check");
+    b.check_page("workflows", &["main", "h1", "a[href*=\"/console/workflows/console-check\"]"]).await;
+
+    // --- Phase 13: the director's dashboard ---
     b.login(&server, "dora.director").await;
-    b.goto(&server.url("/console/dashboard")).await;
-    assert_eq!(b.path().await, "/console/dashboard", "the dashboard redirected elsewhere");
-    b.check_page("dashboard", &["main", "h1"]).await;
+    let dashboard = b.find("a[href=\"/console/dashboard\"]").await;
+    b.click_and_wait(&dashboard).await;
+    assert_eq!(b.path().await, "/console/dashboard", "the dashboard link led elsewhere");
+    let figures = b.body_text().await;
+    assert!(figures.contains("Director dashboard") || figures.contains("dashboard"), "the dashboard has no title: {figures}");
+    b.check_page("dashboard", &["main", "h1", "form[action=\"/console/dashboard\"] button[type=\"submit\"]"]).await;
 
     browser.stop().await;
     server.process.stop().await;
