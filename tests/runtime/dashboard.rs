@@ -107,6 +107,9 @@ both_backends!(figures_from_a_known_history, |backend| async move {
     assert_eq!(all.automation_rate(), Some(0.5));
     // 0 + 0 + 1 + 3 days over 4 cases.
     assert_eq!(all.mean_decision, Some(DAY));
+    // Nearest rank over [0, 0, 1, 3] days.
+    assert_eq!((all.median_decision, all.p90_decision), (Some(0), Some(3 * DAY)));
+    assert_eq!(all.outflow_ratio(), Some(0.8), "4 closed for 5 started");
     let bins: Vec<(i64, i64)> = all.decision_bins.iter().filter(|b| b.cases > 0).map(|b| (b.lower / DAY, b.cases)).collect();
     assert_eq!(bins, [(0, 2), (1, 1), (3, 1)], "one-day bins for a two-day deadline");
     assert_eq!(all.decision_bins.last().unwrap().upper, None);
@@ -139,6 +142,7 @@ both_backends!(figures_from_a_known_history, |backend| async move {
     assert_eq!(later.backlog_at_start, 1);
     assert_eq!(later.closed, 0);
     assert_eq!(later.within_deadline_share(), None);
+    assert_eq!((later.median_decision, later.p90_decision, later.outflow_ratio()), (None, None, None));
 
     assert_eq!(store.report_offices().await.unwrap(), ["MI1", "RM1"]);
     let bad = ReportFilter { bucket: 0, ..filter(None, None) };
@@ -169,6 +173,8 @@ both_backends!(the_page_shows_the_figures, |backend| async move {
     assert!(it.contains("<td>3</td><td>75,0%</td>"), "within the deadline");
     assert!(it.contains("<td>2</td><td>50,0%</td>"), "automation");
     assert!(it.contains(r#"<th scope="row">0–1 gg</th><td>2</td>"#), "histogram table");
+    assert!(it.contains("Indice di deflusso") && it.contains("0,80"), "outflow ratio 4 ÷ 5");
+    assert!(it.contains("mediana 0,0 gg · 90° percentile 3,0 gg"), "median and P90 of the closing times");
     // The overdue task is listed, its title escaped, linking to the task.
     assert!(it.contains("Look at &lt;R3&gt;"));
     assert!(!it.contains("<R3>"));

@@ -96,6 +96,11 @@ fn days_text(ms: i64, lang: Lang) -> String {
     format!("{} {}", format_number(ms as f64 / DAY as f64, 1, lang), lang.pick("gg", "d"))
 }
 
+/// Days with one decimal, or `–`.
+fn opt_days(ms: Option<i64>, lang: Lang) -> String {
+    ms.map_or_else(|| "–".to_string(), |m| days_text(m, lang))
+}
+
 fn render(f: &DashboardFigures, workflows: &[String], offices: &[String], days: u32, lang: Lang) -> Markup {
     let t = |it, en| lang.pick(it, en);
     let filter = &f.filter;
@@ -172,11 +177,20 @@ fn kpis(f: &DashboardFigures, lang: Lang) -> Markup {
     let t = |it, en| lang.pick(it, en);
     let deadline_days = f.filter.deadline / DAY;
     let tiles: Vec<(String, String, String)> = vec![
-        (t("Arretrato attuale", "Current backlog").into(), format_int(f.backlog_at_end(), lang), t("pratiche aperte", "open cases").into()),
-        (t("Avviate", "Started").into(), format_int(f.started(), lang), t("nel periodo", "in the period").into()),
-        (t("Chiuse", "Closed").into(), format_int(f.closed, lang), t("nel periodo", "in the period").into()),
+        (t("Giacenza attuale", "Current backlog").into(), format_int(f.backlog_at_end(), lang), t("pratiche aperte", "open cases").into()),
         (
-            format!("{} {deadline_days} {}", t("Chiuse entro", "Closed within"), t("giorni", "days")),
+            t("Pervenute", "Started").into(),
+            format_int(f.started(), lang),
+            t("pratiche avviate nel periodo", "cases started in the period").into(),
+        ),
+        (t("Definite", "Closed").into(), format_int(f.closed, lang), t("pratiche chiuse nel periodo", "cases closed in the period").into()),
+        (
+            t("Indice di deflusso", "Outflow ratio").into(),
+            f.outflow_ratio().map_or_else(|| "–".to_string(), |r| format_number(r, 2, lang)),
+            t("definite ÷ pervenute (da 1 in su la giacenza cala)", "closed ÷ started (1 or more: the backlog shrinks)").into(),
+        ),
+        (
+            format!("{} {deadline_days} {}", t("Definite entro", "Closed within"), t("giorni", "days")),
             format_percent(f.within_deadline_share(), lang),
             format!("{} {} {}", format_int(f.closed_within_deadline, lang), t("su", "of"), format_int(f.closed, lang)),
         ),
@@ -192,9 +206,15 @@ fn kpis(f: &DashboardFigures, lang: Lang) -> Markup {
             ),
         ),
         (
-            t("Tempo medio alla decisione", "Mean time to decision").into(),
-            f.mean_decision.map_or_else(|| "–".to_string(), |m| days_text(m, lang)),
-            t("pratiche chiuse nel periodo", "cases closed in the period").into(),
+            t("Tempo medio di definizione", "Mean time to decision").into(),
+            opt_days(f.mean_decision, lang),
+            format!(
+                "{} {} · {} {}",
+                t("mediana", "median"),
+                opt_days(f.median_decision, lang),
+                t("90° percentile", "90th percentile"),
+                opt_days(f.p90_decision, lang)
+            ),
         ),
         (
             t("Violazioni SLA", "SLA breaches").into(),
@@ -237,7 +257,7 @@ fn section(id: &str, heading: &str, body: Markup) -> Markup {
 
 fn backlog_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let t = |it, en| lang.pick(it, en);
-    let caption = t("Arretrato a fine giornata (pratiche aperte)", "Backlog at the end of each day (open cases)");
+    let caption = t("Giacenza a fine giornata (pratiche aperte)", "Backlog at the end of each day (open cases)");
     let labels: Vec<String> = f.buckets.iter().map(|b| format_day(b.start, lang)).collect();
     let values: Vec<f64> = f.buckets.iter().map(|b| b.backlog as f64).collect();
     let svg = charts::area_chart("fig-backlog", caption, &labels, &values, lang);
@@ -245,7 +265,7 @@ fn backlog_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let headers = [t("Giorno", "Day").to_string(), t("Pratiche aperte", "Open cases").to_string()];
     section(
         "dash-backlog",
-        t("Arretrato nel tempo", "Backlog over time"),
+        t("Giacenza nel tempo", "Backlog over time"),
         html! {
             p { (t("Pratiche aperte all'inizio del periodo:", "Cases open at the start of the period:")) " " strong { (format_int(f.backlog_at_start, lang)) } }
             (PreEscaped(charts::figure("fig-backlog", caption, &svg, &headers, &rows, lang)))
@@ -255,16 +275,16 @@ fn backlog_section(f: &DashboardFigures, lang: Lang) -> Markup {
 
 fn throughput_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let t = |it, en| lang.pick(it, en);
-    let caption = t("Pratiche avviate e chiuse per giorno", "Cases started and closed per day");
+    let caption = t("Pratiche pervenute e definite per giorno", "Cases started and closed per day");
     let labels: Vec<String> = f.buckets.iter().map(|b| format_day(b.start, lang)).collect();
     let series = [
-        Series { name: t("Avviate", "Started").into(), values: f.buckets.iter().map(|b| b.started as f64).collect(), color: BLUE },
-        Series { name: t("Chiuse", "Closed").into(), values: f.buckets.iter().map(|b| b.closed as f64).collect(), color: ORANGE },
+        Series { name: t("Pervenute", "Started").into(), values: f.buckets.iter().map(|b| b.started as f64).collect(), color: BLUE },
+        Series { name: t("Definite", "Closed").into(), values: f.buckets.iter().map(|b| b.closed as f64).collect(), color: ORANGE },
     ];
     let svg = charts::bar_chart("fig-throughput", caption, &labels, &series, lang);
     let rows: Vec<Vec<String>> =
         f.buckets.iter().map(|b| vec![format_date(b.start, lang), format_int(b.started, lang), format_int(b.closed, lang)]).collect();
-    let headers = [t("Giorno", "Day").to_string(), t("Avviate", "Started").to_string(), t("Chiuse", "Closed").to_string()];
+    let headers = [t("Giorno", "Day").to_string(), t("Pervenute", "Started").to_string(), t("Definite", "Closed").to_string()];
     section(
         "dash-throughput",
         t("Produttività", "Throughput"),
@@ -275,7 +295,7 @@ fn throughput_section(f: &DashboardFigures, lang: Lang) -> Markup {
 fn decision_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let t = |it, en| lang.pick(it, en);
     let caption =
-        t("Tempo alla decisione delle pratiche chiuse nel periodo (giorni)", "Time to decision of the cases closed in the period (days)");
+        t("Tempo di definizione delle pratiche definite nel periodo (giorni)", "Time to decision of the cases closed in the period (days)");
     let unit = t("gg", "d");
     let label = |b: &pratica_engine::store::DecisionBin| match b.upper {
         Some(upper) => format!("{}–{}", b.lower / DAY, upper / DAY),
@@ -292,11 +312,13 @@ fn decision_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let headers = [t("Giorni dall'avvio", "Days from start").to_string(), t("Pratiche", "Cases").to_string()];
     section(
         "dash-decision",
-        t("Tempo alla decisione", "Time to decision"),
+        t("Tempo di definizione", "Time to decision"),
         html! {
             p {
-                (t("Ogni barra conta le pratiche chiuse in quell'intervallo di giorni dall'avvio (estremo inferiore incluso). Tempo medio:", "Each bar counts the cases closed that many days after their start (lower bound included). Mean:"))
-                " " strong { (f.mean_decision.map_or_else(|| "–".to_string(), |m| days_text(m, lang))) }
+                (t("Ogni barra conta le pratiche definite in quell'intervallo di giorni dall'avvio (estremo inferiore incluso).", "Each bar counts the cases closed that many days after their start (lower bound included)."))
+                " " (t("Media", "Mean")) " " strong { (opt_days(f.mean_decision, lang)) }
+                ", " (t("mediana", "median")) " " strong { (opt_days(f.median_decision, lang)) }
+                ", " (t("90° percentile", "90th percentile")) " " strong { (opt_days(f.p90_decision, lang)) } "."
             }
             (PreEscaped(charts::figure("fig-decision", caption, &svg, &headers, &rows, lang)))
         },
@@ -316,7 +338,7 @@ fn shares_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let within = charts::share_bar("fig-within", &within_caption, f.within_deadline_share(), lang);
     let auto = charts::share_bar("fig-automation", auto_caption, f.automation_rate(), lang);
     let headers = [t("Misura", "Measure").to_string(), t("Pratiche", "Cases").to_string(), t("Quota", "Share").to_string()];
-    let closed = [t("Chiuse nel periodo", "Closed in the period").to_string(), format_int(f.closed, lang), "100%".to_string()];
+    let closed = [t("Definite nel periodo", "Closed in the period").to_string(), format_int(f.closed, lang), "100%".to_string()];
     let within_rows = vec![
         vec![
             t("Entro il termine", "Within the deadline").to_string(),

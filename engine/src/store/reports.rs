@@ -96,6 +96,10 @@ pub struct DashboardFigures {
     pub automated: i64,
     /// Mean time from start to closure of the cases closed in the period.
     pub mean_decision: Option<Millis>,
+    /// Median (nearest rank) of those times.
+    pub median_decision: Option<Millis>,
+    /// 90th percentile (nearest rank) of those times.
+    pub p90_decision: Option<Millis>,
     pub decision_bins: Vec<DecisionBin>,
     pub sla: SlaFigures,
 }
@@ -116,6 +120,12 @@ impl DashboardFigures {
         self.buckets.iter().map(|b| b.started).sum()
     }
 
+    /// Cases closed per case started in the period (`indice di deflusso`: at least 1 means
+    /// the backlog shrinks); `None` when no case started.
+    pub fn outflow_ratio(&self) -> Option<f64> {
+        share(self.closed, self.started())
+    }
+
     /// The backlog at the end of the period.
     pub fn backlog_at_end(&self) -> i64 {
         self.buckets.last().map_or(self.backlog_at_start, |b| b.backlog)
@@ -125,6 +135,11 @@ impl DashboardFigures {
 /// `a / b` rounded up, for a non-negative `a` and a positive `b`.
 fn div_ceil(a: i64, b: i64) -> i64 {
     (a + b - 1) / b
+}
+
+/// The 0-based offset of the `p` percentile of `n` sorted values by nearest rank.
+fn rank(n: i64, p: f64) -> Option<i64> {
+    (n > 0).then(|| ((p * n as f64).ceil() as i64).clamp(1, n) - 1)
 }
 
 fn share(part: i64, whole: i64) -> Option<f64> {
@@ -146,7 +161,7 @@ pub fn decision_bin_width(deadline: Millis) -> Millis {
 }
 
 impl Store {
-    /// Computes the dashboard's figures (seven read statements). A filter with an empty or
+    /// Computes the dashboard's figures (nine read statements). A filter with an empty or
     /// reversed period, a non-positive bucket, a negative deadline or more than
     /// [`MAX_BUCKETS`] buckets is refused with [`ReportError::Invalid`].
     pub async fn dashboard_figures(&self, filter: &ReportFilter) -> Result<DashboardFigures, ReportError> {
@@ -197,6 +212,8 @@ struct RawFigures {
     within: i64,
     automated: i64,
     mean: Option<f64>,
+    median: Option<i64>,
+    p90: Option<i64>,
     bins: Vec<(i64, i64)>,
     sla: SlaFigures,
 }
@@ -224,6 +241,8 @@ fn assemble(filter: &ReportFilter, count: i64, raw: RawFigures) -> DashboardFigu
         closed_within_deadline: raw.within,
         automated: raw.automated,
         mean_decision: raw.mean.map(|m| m.round() as Millis),
+        median_decision: raw.median,
+        p90_decision: raw.p90,
         decision_bins,
         sla: raw.sla,
     }
@@ -235,7 +254,7 @@ macro_rules! report_queries {
     ($Db:ty, $office:literal) => {
         use sqlx::{Pool, QueryBuilder, Row as _};
 
-        use super::{BINS, OverdueTask, RawFigures, ReportFilter, SlaFigures, decision_bin_width};
+        use super::{BINS, OverdueTask, RawFigures, ReportFilter, SlaFigures, decision_bin_width, rank};
         use crate::store::StoreError;
 
         /// The statuses of a closed case.
@@ -307,6 +326,9 @@ macro_rules! report_queries {
             q.push(format!(" AND {CLOSED} AND i.ended_at >= ")).push_bind(f.from).push(" AND i.ended_at < ").push_bind(f.to).push(") x GROUP BY b");
             let bins = counts(pool, q).await?;
 
+            let median = nth_decision(pool, f, rank(closed, 0.5)).await?;
+            let p90 = nth_decision(pool, f, rank(closed, 0.9)).await?;
+
             let sla = sla(pool, f).await?;
             Ok(RawFigures {
                 backlog_at_start,
@@ -316,9 +338,26 @@ macro_rules! report_queries {
                 within: within.unwrap_or(0),
                 automated: automated.unwrap_or(0),
                 mean,
+                median,
+                p90,
                 bins,
                 sla,
             })
+        }
+
+        /// The `offset`-th shortest time to decision of the cases closed in the period.
+        async fn nth_decision(pool: &Pool<$Db>, f: &ReportFilter, offset: Option<i64>) -> Result<Option<i64>, StoreError> {
+            let Some(offset) = offset else { return Ok(None) };
+            let mut q = QueryBuilder::<$Db>::new("SELECT i.ended_at - i.started_at AS d FROM instances i WHERE");
+            push_cases(&mut q, f);
+            q.push(format!(" AND {CLOSED} AND i.ended_at >= "))
+                .push_bind(f.from)
+                .push(" AND i.ended_at < ")
+                .push_bind(f.to)
+                .push(" ORDER BY 1 LIMIT 1 OFFSET ")
+                .push_bind(offset);
+            let row = q.build().fetch_optional(pool).await?;
+            Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
         }
 
         /// `AND` the conditions selecting the tasks of the filter (aliases `t`, `i`).
@@ -393,6 +432,15 @@ mod tests {
     use super::*;
 
     const DAY: Millis = 86_400_000;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(rank(0, 0.5), None);
+        assert_eq!(rank(1, 0.5), Some(0));
+        assert_eq!(rank(4, 0.5), Some(1));
+        assert_eq!(rank(4, 0.9), Some(3));
+        assert_eq!(rank(10, 0.9), Some(8));
+    }
 
     #[test]
     fn bins_are_whole_days_up_to_twice_the_deadline() {
