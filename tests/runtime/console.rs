@@ -103,7 +103,9 @@ async fn setup(backend: Backend) -> Option<Console> {
     std::fs::write(schemas.join("iban-check.schema.json"), IBAN_FORM).unwrap();
     let store = t.engine.store();
     let hash = hash_password(PASSWORD).unwrap();
-    for (name, role, office) in [("anna", "operator", "RM1"), ("bruno", "operator", "RM1"), ("carla", "operator", "MI1"), ("admin", "admin", "")] {
+    for (name, role, office) in
+        [("anna", "operator", "RM1"), ("bruno", "operator", "RM1"), ("carla", "operator", "MI1"), ("admin", "admin", "")]
+    {
         let offices = if office.is_empty() { json!([]) } else { json!([office]) };
         let row = UserRow {
             username: name.into(),
@@ -181,7 +183,8 @@ impl Console {
     }
 
     async fn start(&self, cf: &str, office: &str) -> String {
-        let request = StartRequest { workflow: "console-review".into(), version: None, input: json!({"cf": cf, "office": office}), request_id: None };
+        let request =
+            StartRequest { workflow: "console-review".into(), version: None, input: json!({"cf": cf, "office": office}), request_id: None };
         let id = self.t.engine.start(request).await.unwrap().id;
         self.t.engine.run_until_idle().await.unwrap();
         id
@@ -189,7 +192,11 @@ impl Console {
 
     async fn open_task(&self, instance: &str, step: &str) -> String {
         let tasks = self.t.engine.store().tasks(&TaskFilter { instance_id: Some(instance.into()), ..Default::default() }).await.unwrap();
-        tasks.into_iter().find(|t| t.step_id == step && (t.status == "open" || t.status == "claimed")).unwrap_or_else(|| panic!("no open {step}")).id
+        tasks
+            .into_iter()
+            .find(|t| t.step_id == step && (t.status == "open" || t.status == "claimed"))
+            .unwrap_or_else(|| panic!("no open {step}"))
+            .id
     }
 }
 
@@ -317,6 +324,28 @@ both_backends!(operators_work_tasks_through_the_console, |backend| async move {
     assert_eq!(after.status, StatusCode::SEE_OTHER);
 });
 
+both_backends!(admins_retry_failed_instances_marked_on_the_diagram, |backend| async move {
+    let Some(c) = setup(backend).await else { return };
+    let source = "workflow: console-fails\nversion: 1\ntitle: Fails\nsteps:\n  - id: boom\n    fail: { error: bad.thing }\n";
+    c.t.engine.deploy(source).await.unwrap();
+    let request = StartRequest { workflow: "console-fails".into(), version: None, input: json!({}), request_id: None };
+    let id = c.t.engine.start(request).await.unwrap().id;
+    c.t.engine.run_until_idle().await.unwrap();
+    let admin = c.login("admin").await;
+    let page = c.get(Some(&admin), &format!("/console/instances/{id}")).await;
+    assert!(page.body.contains("data-status=\"failed\"") && page.body.contains("id=\"retry\""), "{}", page.body);
+    assert!(page.body.contains("pratica-failed-step") && page.body.contains("✗ boom"), "{}", page.body);
+    assert!(!page.body.contains("id=\"cancel\""), "a failed instance cannot be cancelled");
+    let anna = c.login("anna").await;
+    assert!(!c.get(Some(&anna), &format!("/console/instances/{id}")).await.body.contains("id=\"retry\""));
+    let answer = c.post(&admin, &format!("/console/instances/{id}/retry"), &[]).await;
+    assert_eq!((answer.status, answer.location()), (StatusCode::SEE_OTHER, format!("/console/instances/{id}?ok=retried").as_str()));
+    let history = c.t.engine.store().history(&id).await.unwrap();
+    assert!(history.iter().any(|h| h.kind == "instance.retried" && h.actor.as_deref() == Some("admin")));
+    let page = c.get(Some(&admin), &format!("/console/instances/{id}?ok=retried")).await;
+    assert!(page.body.contains("id=\"flash\""), "{}", page.body);
+});
+
 both_backends!(the_console_speaks_italian_and_english, |backend| async move {
     let Some(c) = setup(backend).await else { return };
     let anna = c.login("anna").await;
@@ -333,6 +362,11 @@ both_backends!(the_console_speaks_italian_and_english, |backend| async move {
     let workflow = c.get(Some(&anna), "/console/workflows/console-review/1").await;
     assert_eq!(workflow.status, StatusCode::OK);
     assert!(workflow.body.contains("<svg role=\"img\"") && workflow.body.contains("data-node=\"s0\""));
+    // The director dashboard in the console frame: operators see only their offices.
+    let dashboard = c.get(Some(&anna), "/console/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.body);
+    assert!(dashboard.body.contains("href=\"/console/dashboard\" aria-current=\"page\""), "{}", dashboard.body);
+    assert_eq!(c.get(Some(&anna), "/console/dashboard?office=MI1").await.status, StatusCode::NOT_FOUND);
     let css = c.get(None, "/console/static/console.css").await;
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
     assert!(css.body.contains(":focus-visible"));

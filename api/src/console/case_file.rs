@@ -37,7 +37,10 @@ async fn render(state: &AppState, ctx: &Ctx) -> Result<Response, ApiError> {
     let t = |it, en| lang.pick(it, en);
     let mut file = html! {};
     if let Some(key) = &open {
-        let instances = store.instances(&InstanceFilter { business_key: Some(key.clone()), limit: Some(500), ..Default::default() }).await.map_err(internal)?;
+        let instances = store
+            .instances(&InstanceFilter { business_key: Some(key.clone()), limit: Some(500), ..Default::default() })
+            .await
+            .map_err(internal)?;
         let messages = store.messages_with_key(key, 500).await.map_err(internal)?;
         let mut sections = Vec::new();
         for instance in &instances {

@@ -71,7 +71,8 @@ pub fn fields(schema: &Value) -> Vec<Field> {
 }
 
 fn fields_at(schema: &Value, prefix: &[String]) -> Vec<Field> {
-    let required: Vec<&str> = schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> =
+        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return Vec::new() };
     properties
         .iter()
@@ -213,7 +214,9 @@ pub fn assign_errors(fields: &[Field], validation: &[pratica_engine::schemas::Fi
     collect_pointers(fields, &mut pointers);
     for e in validation {
         let mut target = e.field.clone();
-        if let Some(missing) = e.message.strip_prefix('"').and_then(|m| m.split_once('"')).filter(|(_, rest)| rest.contains("required")).map(|(name, _)| name) {
+        if let Some(missing) =
+            e.message.strip_prefix('"').and_then(|m| m.split_once('"')).filter(|(_, rest)| rest.contains("required")).map(|(name, _)| name)
+        {
             target = format!("{}/{}", e.field, missing);
         }
         let owner = pointers

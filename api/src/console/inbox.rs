@@ -8,9 +8,9 @@ use axum::response::Response;
 use maud::html;
 use pratica_engine::store::{TaskQuery, TaskRow};
 
+use super::i18n::query_param;
 use super::layout::{Nav, time};
 use super::{Ctx, status_badge};
-use super::i18n::query_param;
 use crate::http::AppState;
 use crate::http::auth::{Permission, Role};
 use crate::http::tasks::MAX_TASKS;

@@ -37,7 +37,8 @@ pub fn step_marks(plan: &Plan, row: &InstanceRow, history: &[HistoryRow]) -> Vec
         match entry.kind.as_str() {
             "step.completed" | "task.completed" => marks.push((ix, StepMark::Done)),
             "step.failed" => {
-                let caught = serde_json::from_str::<Value>(&entry.data).ok().and_then(|d| d.get("caught").and_then(Value::as_bool)).unwrap_or(false);
+                let caught =
+                    serde_json::from_str::<Value>(&entry.data).ok().and_then(|d| d.get("caught").and_then(Value::as_bool)).unwrap_or(false);
                 if !caught {
                     marks.push((ix, StepMark::Failed));
                 }
@@ -128,7 +129,7 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, message: Option<(StatusCo
             @if let Some(parent) = &row.parent_id { dt { (t("Processo padre", "Parent")) } dd { a href=(format!("/console/instances/{parent}")) { (parent) } } }
             @if let Some(error) = &row.error { dt { (t("Errore", "Error")) } dd .error-text { code { (error) } } }
         }
-        @if manage && !finished || manage && row.status == "failed" {
+        @if manage && (!finished || row.status == "failed") {
             section .admin-actions aria-labelledby="admin-heading" {
                 h2 #admin-heading { (t("Azioni amministrative", "Admin actions")) }
                 @if row.status == "failed" {
@@ -199,7 +200,7 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, message: Option<(StatusCo
 /// `POST /console/instances/{id}/retry|cancel` (admins).
 pub async fn action(State(state): State<AppState>, ctx: Ctx, Path((id, action)): Path<(String, String)>, body: String) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = ctx.check_csrf(&fields) {
+    if let Some(refused) = ctx.csrf_refusal(&fields) {
         return refused;
     }
     let caller = &ctx.session.caller;

@@ -8,8 +8,11 @@
 //! - [`layout`]: the frame every page shares.
 //! - [`inbox`], [`task`], [`case_file`], [`instance`], [`workflows`]: the pages.
 //! - [`form`]: task forms rendered from their JSON Schema and parsed back to JSON.
+//! - [`dashboard`], [`charts`]: the director dashboard, wrapped in the frame here.
 
 pub mod case_file;
+pub mod charts;
+pub mod dashboard;
 pub mod form;
 pub mod i18n;
 pub mod inbox;
@@ -53,12 +56,49 @@ pub fn routes() -> Router<AppState> {
         .route("/console/instances/{id}/{action}", post(instance::action))
         .route("/console/workflows", get(workflows::list))
         .route("/console/workflows/{name}/{version}", get(workflows::version))
+        .route("/console/dashboard", get(dashboard_page))
         .layer(axum::middleware::from_fn(remember_lang))
 }
 
-/// Whether the director dashboard is linked from the navigation (not built in yet).
+/// Whether the director dashboard is linked from the navigation.
 pub fn dashboard_available() -> bool {
-    false
+    true
+}
+
+/// `GET /console/dashboard`: the director dashboard ([`dashboard::content`]) in the console's
+/// frame. Admins, analysts and viewers see every office; operators see only their offices
+/// (their first office unless they pick another of theirs).
+async fn dashboard_page(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ctx: Ctx,
+    query: Result<axum::extract::Query<dashboard::DashboardQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use crate::http::auth::Role;
+    let caller = &ctx.session.caller;
+    let axum::extract::Query(mut query) = match query {
+        Ok(query) => query,
+        Err(e) => return ctx.error(StatusCode::UNPROCESSABLE_ENTITY, &e.body_text()),
+    };
+    if caller.role == Role::Operator {
+        let wanted = query.office.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(str::to_string);
+        match wanted {
+            Some(office) if !caller.offices.contains(&office) => {
+                return ctx.error(StatusCode::NOT_FOUND, ctx.t("Ufficio non visibile per il tuo profilo.", "Office not visible to you."));
+            }
+            Some(_) => {}
+            None => match caller.offices.first() {
+                Some(first) => query.office = Some(first.clone()),
+                None => return ctx.error(StatusCode::FORBIDDEN, ctx.t("Nessun ufficio assegnato.", "No office assigned.")),
+            },
+        }
+    } else if let Err(e) = caller.require(crate::http::auth::Permission::ReadInstances) {
+        return ctx.api_error(e);
+    }
+    match dashboard::content(&state, &query, ctx.lang).await {
+        // The dashboard module escapes what it renders; its content is the page's main.
+        Ok(html) => ctx.render(ctx.page(ctx.t("Cruscotto", "Dashboard"), Nav::Dashboard), maud::PreEscaped(html)),
+        Err(e) => ctx.api_error(e),
+    }
 }
 
 async fn css() -> Response {
@@ -154,10 +194,10 @@ impl Ctx {
         }
     }
 
-    /// `403` unless the form's `csrf` field is this session's token.
-    pub fn check_csrf(&self, fields: &[(String, String)]) -> Result<(), Response> {
+    /// A `403` page unless the form's `csrf` field is this session's token.
+    pub fn csrf_refusal(&self, fields: &[(String, String)]) -> Option<Response> {
         let sent = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-        if self.session.csrf_ok(sent) { Ok(()) } else { Err(self.error(StatusCode::FORBIDDEN, session::csrf_message(self.lang))) }
+        (!self.session.csrf_ok(sent)).then(|| self.error(StatusCode::FORBIDDEN, session::csrf_message(self.lang)))
     }
 }
 

@@ -69,9 +69,8 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn secure_suffix() -> &'static str {
     static SECURE: OnceLock<bool> = OnceLock::new();
-    let secure = *SECURE.get_or_init(|| {
-        std::env::var("PRATICA_CONSOLE_SECURE_COOKIES").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
-    });
+    let secure =
+        *SECURE.get_or_init(|| std::env::var("PRATICA_CONSOLE_SECURE_COOKIES").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")));
     if secure { "; Secure" } else { "" }
 }
 
@@ -212,10 +211,7 @@ pub async fn login_submit(State(state): State<AppState>, lang: Lang, uri: Uri, h
         _ => false,
     };
     if !token_ok {
-        let message = lang.pick(
-            "Il modulo di accesso è scaduto: riprova.",
-            "The sign-in form expired: please try again.",
-        );
+        let message = lang.pick("Il modulo di accesso è scaduto: riprova.", "The sign-in form expired: please try again.");
         return login_form(lang, &uri, next.as_deref(), &username, Some(message), StatusCode::FORBIDDEN);
     }
     let store = state.engine().store();
@@ -237,7 +233,12 @@ pub async fn login_submit(State(state): State<AppState>, lang: Lang, uri: Uri, h
     };
     let now = state.engine().now();
     let id = random_id();
-    let row = ConsoleSession { id_hash: hash_token(&id), username: caller.name.clone(), created_at: now, expires_at: now + SESSION_HOURS * 3_600_000 };
+    let row = ConsoleSession {
+        id_hash: hash_token(&id),
+        username: caller.name.clone(),
+        created_at: now,
+        expires_at: now + SESSION_HOURS * 3_600_000,
+    };
     let stored = async {
         store.delete_expired_console_sessions(now).await?;
         store.insert_console_session(&row).await

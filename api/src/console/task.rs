@@ -274,7 +274,7 @@ pub fn value_list(value: &Value) -> Markup {
 /// `POST /console/tasks/{id}/{action}`.
 pub async fn action(State(state): State<AppState>, ctx: Ctx, Path((id, action)): Path<(String, String)>, body: String) -> Response {
     let fields = form_fields(&body);
-    if let Err(refused) = ctx.check_csrf(&fields) {
+    if let Some(refused) = ctx.csrf_refusal(&fields) {
         return refused;
     }
     let caller = ctx.session.caller.clone();
@@ -319,7 +319,10 @@ async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, Stri
     let outcome = field(posted, "outcome").map(str::to_string).filter(|o| !o.is_empty());
     let reason = field(posted, "reason").unwrap_or("").to_string();
     if outcome.as_deref().is_some_and(|o| strings(&task.reason_required).iter().any(|r| r == o)) && reason.trim().is_empty() {
-        errors.entry("reason".into()).or_default().push(ctx.t("Indica la motivazione per questo esito.", "Give a reason for this outcome.").into());
+        errors
+            .entry("reason".into())
+            .or_default()
+            .push(ctx.t("Indica la motivazione per questo esito.", "Give a reason for this outcome.").into());
     }
     if let Some(name) = task.form.as_deref() {
         match state.schemas().validate(name, &values) {
@@ -330,7 +333,8 @@ async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, Stri
     }
     let attempt = |errors: Errors, message: Option<String>| Attempt { values: values.clone(), reason: reason.clone(), errors, message };
     if !errors.is_empty() {
-        let message = ctx.t("Il modulo contiene errori: correggili e riprova.", "The form has errors: correct them and try again.").to_string();
+        let message =
+            ctx.t("Il modulo contiene errori: correggili e riprova.", "The form has errors: correct them and try again.").to_string();
         return match render(state, ctx, id, attempt(errors, Some(message))).await {
             Ok(mut response) => {
                 *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -339,7 +343,11 @@ async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, Stri
             Err(e) => ctx.api_error(e),
         };
     }
-    let request = CompleteTaskRequest { outcome: outcome.clone(), reason: Some(reason.clone()).filter(|r| !r.trim().is_empty()), form: values.clone() };
+    let request = CompleteTaskRequest {
+        outcome: outcome.clone(),
+        reason: Some(reason.clone()).filter(|r| !r.trim().is_empty()),
+        form: values.clone(),
+    };
     match tasks::complete(state, caller, id, request).await {
         Ok(()) => see_other("/console/inbox", "completed"),
         Err(e) => {

@@ -76,12 +76,13 @@ pub enum StepMark {
 impl StepMark {
     pub const ALL: [StepMark; 3] = [StepMark::Current, StepMark::Done, StepMark::Failed];
 
-    /// The SVG class of the node's group (`pratica-current`, `pratica-done`, `pratica-failed`).
+    /// The SVG class of the node's group: `pratica-current`, `pratica-done`,
+    /// `pratica-failed-step` (`pratica-failed` is the class of the diagram's `failed` end).
     pub fn class(self) -> &'static str {
         match self {
             StepMark::Current => "pratica-current",
             StepMark::Done => "pratica-done",
-            StepMark::Failed => "pratica-failed",
+            StepMark::Failed => "pratica-failed-step",
         }
     }
 

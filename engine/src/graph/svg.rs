@@ -4,7 +4,8 @@
 //! layout-rs knows boxes (optionally rounded), ellipses and double circles; it sizes nodes as
 //! we ask and edge labels itself (a full font size per character). Each node's shape is
 //! wrapped in a group with `class="pratica-node pratica-<kind>"` (plus `pratica-current`,
-//! `pratica-done` or `pratica-failed` when marked) and `data-node="<node id>"`, for the console to style or link.
+//! `pratica-done` or `pratica-failed-step` when marked) and `data-node="<node id>"`, for the
+//! console to style or link.
 
 use layout::adt::dag::NodeHandle;
 use layout::core::base::Orientation;
@@ -37,12 +38,8 @@ const LINE_COLOR: &str = "#555555";
 /// Lays out and draws `diagram`; `marks[i]` marks node `i` as current, done or failed.
 pub(super) fn render(diagram: &Diagram, marks: &[Option<StepMark>]) -> String {
     let mut graph = VisualGraph::new(Orientation::TopToBottom);
-    let handles: Vec<NodeHandle> = diagram
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| graph.add_node(element(node, marks.get(i).copied().flatten())))
-        .collect();
+    let handles: Vec<NodeHandle> =
+        diagram.nodes.iter().enumerate().map(|(i, node)| graph.add_node(element(node, marks.get(i).copied().flatten()))).collect();
     for edge in layout_order(diagram).into_iter().map(|i| &diagram.edges[i]) {
         graph.add_edge(arrow(edge), handles[edge.from], handles[edge.to]);
     }

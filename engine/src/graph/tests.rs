@@ -156,7 +156,9 @@ fn svg_marks_done_failed_and_current_steps_with_a_symbol() {
     assert!(svg.contains(&format!("pratica-done\" data-node=\"s{}\"", contributions.0)), "{svg}");
     assert!(svg.contains(&format!("pratica-current\" data-node=\"s{}\"", review.0)), "current wins over done");
     assert_eq!(svg.matches("pratica-done").count(), 1);
-    assert!(!svg.contains("pratica-failed"));
+    assert!(!svg.contains("pratica-failed-step"));
+    let failed = to_svg_marked(&plan, &[(contributions, StepMark::Failed)]);
+    assert!(failed.contains(&format!("pratica-failed-step\" data-node=\"s{}\"", contributions.0)) && failed.contains("✗ contributions"));
     assert!(svg.contains("✓ contributions") && svg.contains("▶ review"), "a symbol, not only a colour");
     assert!(svg.contains(StepMark::Done.color()) && svg.contains(StepMark::Current.color()));
 }

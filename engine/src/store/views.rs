@@ -33,11 +33,13 @@ macro_rules! view_queries {
         }
 
         pub(super) async fn session(pool: &Pool<$Db>, id_hash: &str, now: Millis) -> Result<Option<ConsoleSession>, StoreError> {
-            let row = sqlx::query("SELECT id_hash, username, created_at, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2")
-                .bind(id_hash)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?;
+            let row = sqlx::query(
+                "SELECT id_hash, username, created_at, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2",
+            )
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
             let map = |r: &$Row| -> Result<ConsoleSession, sqlx::Error> {
                 Ok(ConsoleSession {
                     id_hash: r.try_get("id_hash")?,
