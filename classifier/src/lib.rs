@@ -478,9 +478,10 @@ mod tests {
 
     #[test]
     fn held_out_evaluation_of_the_shipped_sample() {
-        let started = std::time::Instant::now();
+        // The figures are asserted in tests/runtime/pec_routing.rs; here: the split and the shape.
         let e = evaluate(&sample(), Settings::default(), 0.7).unwrap();
-        eprintln!("{} in {:?}", serde_json::to_string_pretty(&e).unwrap(), started.elapsed());
-        assert!(e.accuracy > 0.8);
+        assert_eq!(e.train + e.held_out, sample().len());
+        assert_eq!(e.per_label.len(), 8);
+        assert!(e.accuracy > 0.8 && e.auto_share <= 1.0);
     }
 }
