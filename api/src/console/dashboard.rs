@@ -330,11 +330,11 @@ fn shares_section(f: &DashboardFigures, lang: Lang) -> Markup {
     let deadline_days = f.filter.deadline / DAY;
     let within_caption = format!(
         "{} {deadline_days} {}",
-        t("Quota di pratiche chiuse entro", "Share of cases closed within"),
+        t("Quota di pratiche definite entro", "Share of cases closed within"),
         t("giorni dall'avvio", "days of their start")
     );
     let auto_caption =
-        t("Tasso di automazione: pratiche chiuse senza attività umane", "Automation rate: cases closed without a human task");
+        t("Tasso di automazione: pratiche definite senza attività umane", "Automation rate: cases closed without a human task");
     let within = charts::share_bar("fig-within", &within_caption, f.within_deadline_share(), lang);
     let auto = charts::share_bar("fig-automation", auto_caption, f.automation_rate(), lang);
     let headers = [t("Misura", "Measure").to_string(), t("Pratiche", "Cases").to_string(), t("Quota", "Share").to_string()];
