@@ -9,6 +9,7 @@ mod console;
 mod constructs;
 mod crash;
 mod custom_connector;
+mod dashboard;
 mod durability;
 mod email_connector;
 mod external;
