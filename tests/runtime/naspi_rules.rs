@@ -500,7 +500,10 @@ both_backends!(naspi_decisions_match_the_hand_checked_table, |backend| async mov
             Expected::Payout { monthly_amount, start_date, duration_weeks, duration_months, months, reduction_from_month, threshold } => {
                 assert_eq!(row.status, "completed", "{name}: {output}");
                 assert_eq!(output["outcome"], "accepted", "{name}: {output}");
-                assert!(path.ends_with(&["route".into(), "wait_for_start".into(), "payout".into(), "paid".into()]), "{name}: {path:?}");
+                assert!(
+                    path.ends_with(&["route".into(), "notify_acceptance".into(), "wait_for_start".into(), "payout".into(), "paid".into()]),
+                    "{name}: {path:?}"
+                );
                 assert_eq!(output["monthly_amount"].as_f64(), Some(*monthly_amount), "{name}");
                 assert_eq!(output["start_date"], *start_date, "{name}");
                 assert_eq!(output["duration_weeks"], *duration_weeks, "{name}");
