@@ -17,6 +17,7 @@ mod harness;
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use harness::{Browser, Server, Tools, User, wait_until};
 use pratica_tests::backend::ScratchDir;
 use serde_json::json;
@@ -130,6 +131,19 @@ async fn operator_console_in_a_real_browser() {
     assert!(ids.contains(&review), "anna.roma's inbox lacks Rome's task {review}: {ids:?}");
     assert!(!ids.contains(&milano_review), "anna.roma's inbox shows Milan's task {milano_review}: {ids:?}");
     b.check_page("inbox", &["#inbox", &format!("#inbox [data-task-id=\"{review}\"] .claim")]).await;
+    // Keyboard: the first Tab reaches the skip link, which is then visible with a focus outline.
+    b.goto(&server.url("/console/inbox")).await;
+    b.find("body").await.send_keys(&char::from(Key::Tab).to_string()).await.expect("press Tab");
+    let focused = b.client.active_element().await.expect("the focused element");
+    assert_eq!(focused.attr("href").await.expect("href").as_deref(), Some("#main"), "the first Tab does not reach the skip link");
+    let outline = focused.css_value("outline-style").await.expect("outline style");
+    assert!(outline != "none" && b.in_view(".skip-link").await.is_ok(), "the focused skip link is not visible (outline {outline})");
+    // The same page in Italian: `lang` follows the language, and it is as accessible.
+    b.goto(&server.url("/console/inbox?lang=it")).await;
+    let lang = b.client.execute("return document.documentElement.lang", vec![]).await.expect("lang");
+    assert_eq!(lang, "it", "the Italian page does not declare lang=it");
+    b.assert_accessible("inbox (it)").await;
+    b.goto(&server.url("/console/inbox?lang=en")).await;
 
     // --- Phase 4: claim the task from the inbox ---
     let claim = b.find(&format!("#inbox [data-task-id=\"{review}\"] .claim")).await;
