@@ -92,7 +92,10 @@ async fn spawn_app(backend: Backend) -> Option<App> {
     }
     // An operator of RM1 without the task role: sees none of its naspi-operator tasks.
     let other_role = vec!["payout-officer".to_string()];
-    tokens.insert("other_role", create_token_with_task_roles(&store, "other_role", Role::Operator, &office("RM1"), &other_role, 0).await.unwrap());
+    tokens.insert(
+        "other_role",
+        create_token_with_task_roles(&store, "other_role", Role::Operator, &office("RM1"), &other_role, 0).await.unwrap(),
+    );
     let engine = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
     let addr = listener.local_addr().unwrap();
@@ -508,7 +511,8 @@ both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| asy
     assert_eq!(serde_json::from_str::<Value>(&user.task_roles).unwrap(), json!(["naspi-operator", "payout-officer"]));
 
     // Tokens carry task roles too, listed with them; a malformed one is refused.
-    let (ok, _, err) = pratica(&["token", "create", "--name", "op-rm1", "--role", "operator", "--office", "RM1", "--task-role", "naspi-operator"]);
+    let (ok, _, err) =
+        pratica(&["token", "create", "--name", "op-rm1", "--role", "operator", "--office", "RM1", "--task-role", "naspi-operator"]);
     assert!(ok, "{err}");
     let (_, list, _) = pratica(&["token", "list"]);
     let line = list.lines().find(|l| l.starts_with("op-rm1")).unwrap();
@@ -557,7 +561,10 @@ both_backends!(tasks_are_claimed_commented_and_delegated_over_the_api, |backend|
     let (status, comments) = app.get("viewer", &path("comments")).await;
     assert_eq!(status, StatusCode::OK, "{comments}");
     assert_eq!(comments.as_array().unwrap().len(), 1, "{comments}");
-    assert_eq!((comments[0]["actor"].as_str(), comments[0]["text"].as_str()), (Some("operator"), Some("Waiting for the employer's letter")));
+    assert_eq!(
+        (comments[0]["actor"].as_str(), comments[0]["text"].as_str()),
+        (Some("operator"), Some("Waiting for the employer's letter"))
+    );
     assert!(comments[0]["at"].as_str().unwrap().ends_with('Z'));
 
     // Delegation: not by someone who does not hold it, not to another office or an unknown user.

@@ -161,7 +161,10 @@ both_backends!(escalation_fires_once_after_the_delay_and_notifies, |backend| asy
     assert_eq!(of_kind(&rows, "task.notified").len(), 2);
 
     // The supervisor completes it; the case goes on.
-    t.engine.complete_task_as(&escalated.id, &as_user("sara"), TaskCompletion { outcome: Some("approve".into()), ..Default::default() }).await.unwrap();
+    t.engine
+        .complete_task_as(&escalated.id, &as_user("sara"), TaskCompletion { outcome: Some("approve".into()), ..Default::default() })
+        .await
+        .unwrap();
     t.engine.run_until_idle().await.unwrap();
     let row = t.engine.store().instance(&id).await.unwrap();
     assert_eq!(row.status, "completed");
@@ -175,7 +178,10 @@ both_backends!(escalation_does_nothing_once_the_task_is_completed, |backend| asy
     t.engine.run_until_idle().await.unwrap();
     let task = open_task(&t.engine, &id).await;
     t.clock.advance(Duration::from_secs(86_400));
-    t.engine.complete_task_as(&task.id, &as_user("anna"), TaskCompletion { outcome: Some("reject".into()), ..Default::default() }).await.unwrap();
+    t.engine
+        .complete_task_as(&task.id, &as_user("anna"), TaskCompletion { outcome: Some("reject".into()), ..Default::default() })
+        .await
+        .unwrap();
     t.engine.run_until_idle().await.unwrap();
     t.clock.advance(Duration::from_secs(5 * 86_400));
     t.engine.run_until_idle().await.unwrap();
@@ -301,12 +307,18 @@ both_backends!(claim_unclaim_delegate_and_comment_are_in_the_history, |backend| 
     t.engine.complete_task_as(&approval.id, &as_user("anna"), TaskCompletion::default()).await.unwrap();
     t.engine.run_until_idle().await.unwrap();
     let row = t.engine.store().instance(&id).await.unwrap();
-    assert_eq!(row.output.as_deref().map(|o| serde_json::from_str::<Value>(o).unwrap()), Some(json!({"prepared": "bruno", "approved": "anna"})));
+    assert_eq!(
+        row.output.as_deref().map(|o| serde_json::from_str::<Value>(o).unwrap()),
+        Some(json!({"prepared": "bruno", "approved": "anna"}))
+    );
 
     // Every action, with its actor, in order.
     let rows = history(&t.engine, &id).await;
-    let actions: Vec<(String, Option<String>)> =
-        rows.iter().filter(|r| r.kind.starts_with("task.") && r.kind != "task.created").map(|r| (r.kind.clone(), r.actor.clone())).collect();
+    let actions: Vec<(String, Option<String>)> = rows
+        .iter()
+        .filter(|r| r.kind.starts_with("task.") && r.kind != "task.created")
+        .map(|r| (r.kind.clone(), r.actor.clone()))
+        .collect();
     let expected = [
         ("task.claimed", "anna"),
         ("task.unclaimed", "anna"),

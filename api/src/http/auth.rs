@@ -12,12 +12,14 @@
 //! | read instances and history | ✓ | ✓ | ✓ | | ✓ |
 //! | start, cancel, retry instances | ✓ | | | | |
 //! | publish messages | ✓ | | | | |
-//! | read tasks | ✓ | ✓ | own offices | | ✓ |
-//! | claim, unclaim, complete tasks | ✓ | | own offices | | |
+//! | read tasks | ✓ | ✓ | visible | | ✓ |
+//! | claim, unclaim, complete, delegate, comment on tasks | ✓ | | visible | | |
 //! | external-task protocol | ✓ | | | ✓ | |
 //!
-//! An operator never learns of tasks outside their offices: listing filters them out and
-//! any other access answers 404, as for a task that does not exist.
+//! An operator's visible tasks are those assigned to them and those of their offices whose
+//! role is one of their task roles (or that name no role) — [`Caller::sees_task`]. An
+//! operator never learns of other tasks: listing filters them out and any other access
+//! answers 404, as for a task that does not exist.
 //!
 //! Console users (`pratica user create`) have argon2id password hashes; [`verify_password`]
 //! checks one.

@@ -437,9 +437,7 @@ fn task_error(error: EngineError) -> ApiError {
         EngineError::Task(TaskRefusal::Delegation(detail)) => {
             ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_delegation", "Invalid delegation", detail)
         }
-        EngineError::Forbidden(detail) => {
-            ApiError::problem(StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties", detail)
-        }
+        EngineError::Forbidden(detail) => ApiError::problem(StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties", detail),
         EngineError::NotFound { entity: "task", id } => not_found(&id),
         e => e.into(),
     }

@@ -588,7 +588,13 @@ impl Machine<'_> {
 
     /// The task to create, and the notification hooks whose input could not be rendered
     /// (recorded, never failing the step).
-    fn task_request(&self, token: u32, step: &Step, h: &HumanTask, data: &Value) -> Result<(TaskRequest, Vec<(String, String)>), StepError> {
+    fn task_request(
+        &self,
+        token: u32,
+        step: &Step,
+        h: &HumanTask,
+        data: &Value,
+    ) -> Result<(TaskRequest, Vec<(String, String)>), StepError> {
         let err = |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
         let text = |v: &Option<ValueTemplate>| -> Result<Option<String>, StepError> {
             match v.as_ref().map(|v| v.evaluate(data)) {

@@ -246,12 +246,29 @@ impl Engine {
     ) -> Result<(), EngineError> {
         if let Some(n) = notify {
             let payload = serde_json::to_string(n).expect("notifications serialize");
-            let job = NewJob { instance_id: instance.into(), token: token.into(), kind: NOTIFY_JOB.into(), payload, due_at: now, created_at: now, topic: None };
+            let job = NewJob {
+                instance_id: instance.into(),
+                token: token.into(),
+                kind: NOTIFY_JOB.into(),
+                payload,
+                due_at: now,
+                created_at: now,
+                topic: None,
+            };
             tx.insert_job(&job).await?;
         }
         if let Some(e) = escalation {
-            let payload = serde_json::to_string(&EscalationJob { task_id: task_id.into(), escalation: e.clone() }).expect("escalations serialize");
-            let job = NewJob { instance_id: instance.into(), token: token.into(), kind: ESCALATE_JOB.into(), payload, due_at: e.due_at, created_at: now, topic: None };
+            let payload =
+                serde_json::to_string(&EscalationJob { task_id: task_id.into(), escalation: e.clone() }).expect("escalations serialize");
+            let job = NewJob {
+                instance_id: instance.into(),
+                token: token.into(),
+                kind: ESCALATE_JOB.into(),
+                payload,
+                due_at: e.due_at,
+                created_at: now,
+                topic: None,
+            };
             tx.insert_job(&job).await?;
         }
         Ok(())
@@ -306,8 +323,16 @@ impl Engine {
                 let due_at = now + error.retry_after_ms.unwrap_or(backoff).clamp(0, 3_600_000);
                 let next = TaskNotification { attempt: n.attempt + 1, ..n.clone() };
                 let payload = serde_json::to_string(&next).expect("notifications serialize");
-                tx.insert_job(&NewJob { instance_id: instance.into(), token, kind: NOTIFY_JOB.into(), payload, due_at, created_at: now, topic: None })
-                    .await?;
+                tx.insert_job(&NewJob {
+                    instance_id: instance.into(),
+                    token,
+                    kind: NOTIFY_JOB.into(),
+                    payload,
+                    due_at,
+                    created_at: now,
+                    topic: None,
+                })
+                .await?;
                 return Ok(());
             }
             Err(error) => {

@@ -188,7 +188,9 @@ impl Engine {
         let result = match event {
             Event::CallSucceeded { output, .. } => Ok(output),
             Event::CallFailed { error, .. } => Err(error),
-            other => Err(CallError { code: "pratica.unexpected".into(), message: format!("{other:?}"), retryable: false, retry_after_ms: None }),
+            other => {
+                Err(CallError { code: "pratica.unexpected".into(), message: format!("{other:?}"), retryable: false, retry_after_ms: None })
+            }
         };
         (result, timing)
     }
