@@ -77,6 +77,23 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Try Pratica: the sandbox of the external systems, the server and console on SQLite, demo users and cases (docs/DEMO.md).
+    Demo {
+        /// The server (API and console).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+        /// The sandbox of the external systems (its SMTP server on the next port).
+        #[arg(long, default_value = "127.0.0.1:8089", value_name = "ADDR")]
+        sandbox: std::net::SocketAddr,
+        #[arg(long, env = "PRATICA_DEMO_DB", default_value = "sqlite://pratica-demo.db")]
+        db: String,
+        /// Directory of workflow files deployed at start-up.
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+        /// Configuration to start from (default: ./pratica.toml); its sandbox connectors are replaced.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Deploy a directory of workflows and run the workers until stopped (SIGINT/SIGTERM).
     Serve {
         /// Directory of workflow files deployed at start-up.
@@ -212,7 +229,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format, matches!(cli.command, Command::Serve { .. }));
+    init_tracing(cli.log_format, matches!(cli.command, Command::Serve { .. } | Command::Demo { .. }));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -312,6 +329,11 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 RunEnd::Completed | RunEnd::Waiting => ExitCode::SUCCESS,
                 RunEnd::Failed | RunEnd::Cancelled => ExitCode::FAILURE,
             })
+        }
+        Command::Demo { listen, sandbox, db, workflows, config } => {
+            let options = pratica_api::cli::demo::DemoOptions { listen, sandbox, db, workflows, base_config: config };
+            pratica_api::cli::demo::run(options, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { workflows, lease, batch, listen, db } => {
             let (engine, config) = engine_for(&db, EngineConfig { lease, batch: batch.max(1), ..EngineConfig::default() }, true).await?;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
+/// Debian's paths; `PRATICA_CHROMIUM` and `PRATICA_CHROMEDRIVER` override them.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -26,6 +27,8 @@ pub const PASSWORD: &str = "correct-horse-battery";
 
 /// The tools the browser tests need, or why they cannot run.
 pub struct Tools {
+    pub chromium: String,
+    pub chromedriver: String,
     pub axe_source: String,
 }
 
@@ -34,8 +37,10 @@ impl Tools {
     /// (`CI=true`) and a skip with a message elsewhere (`None`).
     pub fn find() -> Option<Tools> {
         let axe = repo_path("target/axe/node_modules/axe-core/axe.min.js");
+        let chromium = std::env::var("PRATICA_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+        let chromedriver = std::env::var("PRATICA_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
         let mut missing = Vec::new();
-        for tool in [CHROMIUM, CHROMEDRIVER] {
+        for tool in [&chromium, &chromedriver] {
             if !Path::new(tool).is_file() {
                 missing.push(format!("{tool} (apt-get install -y chromium chromium-driver)"));
             }
@@ -45,7 +50,7 @@ impl Tools {
         }
         if missing.is_empty() {
             let axe_source = std::fs::read_to_string(&axe).expect("read axe.min.js");
-            return Some(Tools { axe_source });
+            return Some(Tools { chromium, chromedriver, axe_source });
         }
         let message = format!("browser tests need: {}; ./scripts/test installs them", missing.join(", "));
         if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
@@ -71,14 +76,25 @@ pub async fn wait_until(what: &str, limit: Duration, mut ready: impl AsyncFnMut(
     }
 }
 
-/// A process that is killed when the test ends (also on panic).
+/// A process that is killed when the test ends (also on panic). A process `group` leader is
+/// killed with its whole group: chromedriver's browser processes must not outlive a failed test.
 pub struct Process {
     child: Child,
     log: PathBuf,
+    group: bool,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
 }
 
 impl Process {
-    fn spawn(mut command: Command, log: PathBuf) -> Process {
+    fn spawn(mut command: Command, log: PathBuf, group: bool) -> Process {
+        if group {
+            command.process_group(0);
+        }
         let file = std::fs::File::create(&log).expect("create the process log");
         let child = command
             .stdin(Stdio::null())
@@ -87,7 +103,7 @@ impl Process {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        Process { child, log }
+        Process { child, log, group }
     }
 
     /// The tail of the process's log, for failure messages.
@@ -97,8 +113,16 @@ impl Process {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// Kills the process (and its group) and waits for it.
     pub async fn stop(mut self) {
+        self.kill_group();
         let _ = self.child.kill().await;
+    }
+
+    fn kill_group(&self) {
+        if let (true, Some(pid)) = (self.group, self.child.id()) {
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+        }
     }
 }
 
@@ -173,7 +197,7 @@ impl Server {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--lease", "5s", "--workflows", "workflows", "--db", &db])
             .current_dir(&dir)
             .env("RUST_LOG", "info");
-        let process = Process::spawn(command, dir.join("serve.log"));
+        let process = Process::spawn(command, dir.join("serve.log"), false);
         let _ = rustls::crypto::ring::default_provider().install_default();
         let server = Server { base: format!("http://127.0.0.1:{port}"), admin_token, http: reqwest::Client::new(), process };
         let health = format!("{}/healthz", server.base);
@@ -248,9 +272,9 @@ pub struct Browser {
 impl Browser {
     pub async fn start(tools: Tools, scratch: &ScratchDir) -> Browser {
         let port = free_port();
-        let mut command = Command::new(CHROMEDRIVER);
+        let mut command = Command::new(&tools.chromedriver);
         command.arg(format!("--port={port}"));
-        let driver = Process::spawn(command, scratch.0.join("chromedriver.log"));
+        let driver = Process::spawn(command, scratch.0.join("chromedriver.log"), true);
         let url = format!("http://127.0.0.1:{port}");
         let status = format!("{url}/status");
         let http = reqwest::Client::new();
@@ -262,7 +286,7 @@ impl Browser {
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
-                "binary": CHROMIUM,
+                "binary": tools.chromium,
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     format!("--window-size={},{}", WIDE.0, WIDE.1), "--lang=en-US", "--hide-scrollbars",

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod classify;
+pub mod demo;
 pub mod graph;
 pub mod history;
 pub mod run;

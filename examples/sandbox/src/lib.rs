@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use chrono;
 pub use citizens::{AppIo, Citizen, Scenario};
 pub use smtp::Mail;
 
@@ -126,6 +127,9 @@ pub struct SandboxState {
     pub ledger: Vec<LedgerEntry>,
     ledger_keys: HashMap<String, usize>,
     pub io_messages: Vec<IoMessage>,
+    /// Registered notices by `notice_id`: (registered_at, the key that registered it).
+    pub notices: BTreeMap<String, (String, String)>,
+    notice_keys: HashMap<String, Value>,
     pub pec: Vec<PecMessage>,
     pub mail: Vec<Mail>,
 }
@@ -255,6 +259,16 @@ impl Sandbox {
         self.state.lock().io_messages.clone()
     }
 
+    /// `base` (the text of a `pratica.toml`) with only the connector instances named in
+    /// `keep`, e.g. to leave out instances that need files of their own.
+    pub fn retain_connectors(base: &str, keep: &[&str]) -> anyhow::Result<String> {
+        let mut doc: toml::Table = toml::from_str(base)?;
+        if let Some(toml::Value::Table(connectors)) = doc.get_mut("connectors") {
+            connectors.retain(|name, _| keep.iter().any(|k| *k == name));
+        }
+        Ok(toml::to_string(&doc)?)
+    }
+
     /// A Pratica configuration whose connectors reach this sandbox: `base` (the text of a
     /// `pratica.toml`, e.g. the shipped one, or empty) with `inps`, `payments`, `email` and
     /// `appio` replaced. App IO's key is read from `appio_key_file`, which this writes.
@@ -274,7 +288,7 @@ impl Sandbox {
         email.insert("host".into(), self.smtp_addr.ip().to_string().into());
         email.insert("port".into(), i64::from(self.smtp_addr.port()).into());
         email.insert("tls".into(), "none".into());
-        email.insert("from".into(), "INPS (sandbox) <noreply@inps.sandbox.example>".into());
+        email.insert("from".into(), "INPS Sandbox <noreply@inps.sandbox.example>".into());
         let mut appio = toml::Table::new();
         appio.insert("kind".into(), "appio".into());
         appio.insert("base_url".into(), format!("{url}/appio").into());
@@ -307,6 +321,7 @@ pub fn router(state: Shared) -> Router {
         .route("/inps/registry", post(registry))
         .route("/inps/ledger", post(ledger))
         .route("/inps/eligibility", post(eligibility))
+        .route("/inps/notices", post(notices))
         .route("/payments/pay", post(pay))
         .route("/payments/refund", post(refund))
         .route("/appio/profiles", post(profile_post))
@@ -485,6 +500,29 @@ async fn eligibility(AxumState(state): S, body: axum::body::Bytes) -> Answer {
         }
     }
     ok(StatusCode::OK, json!({"citizens": found}))
+}
+
+/// `inps.notices`: registers a notice once; `first` only for its first registration (a repeat
+/// with the same `Idempotency-Key` gets the first answer again).
+async fn notices(AxumState(state): S, headers: HeaderMap, body: axum::body::Bytes) -> Answer {
+    let key = idempotency_key(&headers)?;
+    let m = object(&body)?;
+    let notice_id = text(&m, "notice_id")?.to_string();
+    text(&m, "fiscal_code")?;
+    let mut s = state.lock();
+    if let Some(answer) = s.notice_keys.get(&key) {
+        return ok(StatusCode::OK, answer.clone());
+    }
+    let answer = match s.notices.get(&notice_id) {
+        Some((at, _)) => json!({"first": false, "registered_at": at}),
+        None => {
+            let at = now_rfc3339();
+            s.notices.insert(notice_id, (at.clone(), key.clone()));
+            json!({"first": true, "registered_at": at})
+        }
+    };
+    s.notice_keys.insert(key, answer.clone());
+    ok(StatusCode::OK, answer)
 }
 
 async fn pay(AxumState(state): S, headers: HeaderMap, body: axum::body::Bytes) -> Answer {

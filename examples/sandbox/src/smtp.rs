@@ -203,7 +203,9 @@ fn decode_words(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("=?") {
-        let Some(end) = rest[start + 2..].find("?=").map(|e| start + 2 + e) else { break };
+        // `=?charset?enc?text?=`: the end is the first `?=` after the third `?`.
+        let third = rest[start + 2..].match_indices('?').nth(1).map(|(i, _)| start + 2 + i + 1);
+        let Some(end) = third.and_then(|t| rest[t..].find("?=").map(|e| t + e)) else { break };
         let word = &rest[start + 2..end];
         let mut parts = word.splitn(3, '?');
         let (_charset, enc, text) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -234,6 +236,7 @@ mod tests {
     fn encoded_words_and_bodies_are_decoded() {
         assert_eq!(decode_words("=?utf-8?b?w6ggdW4=?= =?utf-8?q?_test?="), "è un test");
         assert_eq!(decode_words("plain"), "plain");
+        assert_eq!(decode_words("Prova =?utf-8?q?=C3=A8?="), "Prova è");
         assert_eq!(decode_body("caff=C3=A8 =\r\nlungo", "quoted-printable"), "caffè lungo");
     }
 }
