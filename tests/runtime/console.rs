@@ -243,7 +243,10 @@ both_backends!(operators_work_tasks_through_the_console, |backend| async move {
     // Claim, then an invalid form: error summary, per-field errors, values kept.
     let claimed = c.post(&anna, &format!("/console/tasks/{review}/claim"), &[]).await;
     assert_eq!((claimed.status, claimed.location()), (StatusCode::SEE_OTHER, format!("/console/tasks/{review}?ok=claimed").as_str()));
+    let comment = c.post(&anna, &format!("/console/tasks/{review}/comment"), &[("text", "IBAN <da verificare>")]).await;
+    assert_eq!(comment.location(), format!("/console/tasks/{review}?ok=commented"), "{}", comment.body);
     let page = c.get(Some(&anna), &format!("/console/tasks/{review}?ok=claimed")).await;
+    assert!(page.body.contains("IBAN &lt;da verificare&gt;"), "the comment is listed, escaped: {}", page.body);
     assert!(page.body.contains("id=\"flash\"") && page.body.contains("id=\"task-form\""), "{}", page.body);
     let complete = format!("/console/tasks/{review}/complete");
     let invalid = c.post(&anna, &complete, &[("f.iban", "IT00 <script>"), ("f.weeks", "many"), ("outcome", "approve")]).await;
@@ -291,6 +294,9 @@ both_backends!(operators_work_tasks_through_the_console, |backend| async move {
     let bruno = c.login("bruno").await;
     let answer = c.post(&bruno, &format!("/console/tasks/{second}/claim"), &[]).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let delegated = c.post(&bruno, &format!("/console/tasks/{second}/delegate"), &[("to", "anna")]).await;
+    assert_eq!(delegated.status, StatusCode::FORBIDDEN, "the reviewer may not receive the second step: {}", delegated.body);
+    assert!(delegated.body.contains("Separazione dei compiti"));
     let answer = c.post(&bruno, &format!("/console/tasks/{second}/complete"), &[("outcome", "done")]).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     c.t.engine.run_until_idle().await.unwrap();

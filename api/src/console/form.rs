@@ -207,9 +207,37 @@ fn option_value(option: &Value) -> String {
     }
 }
 
-/// Assigns schema validation errors (JSON pointers) to the deepest field they concern; an
-/// error about a missing required property goes to that property's field.
-pub fn assign_errors(fields: &[Field], validation: &[pratica_engine::schemas::FieldError], errors: &mut Errors) {
+/// A schema validation message in the console's language, for the usual kinds of error
+/// (others keep the validator's English text).
+pub fn localize(message: &str, lang: Lang) -> String {
+    let after = |marker: &str| message.rsplit_once(marker).map(|(_, rest)| rest.trim().to_string());
+    if message.contains(" is a required property") {
+        lang.pick("Campo obbligatorio.", "This field is required.").to_string()
+    } else if message.contains(" does not match ") {
+        lang.pick("Il valore non ha il formato richiesto.", "The value does not have the required format.").to_string()
+    } else if let Some(max) = after("greater than the maximum of") {
+        format!("{} {max}.", lang.pick("Il valore massimo è", "The largest allowed value is"))
+    } else if let Some(min) = after("less than the minimum of") {
+        format!("{} {min}.", lang.pick("Il valore minimo è", "The smallest allowed value is"))
+    } else if message.contains(" is longer than ") {
+        lang.pick("Il testo è troppo lungo.", "The text is too long.").to_string()
+    } else if message.contains(" is shorter than ") {
+        lang.pick("Il testo è troppo corto.", "The text is too short.").to_string()
+    } else if message.contains("is not a \"date\"") {
+        lang.pick("Inserisci una data valida (AAAA-MM-GG).", "Enter a valid date (YYYY-MM-DD).").to_string()
+    } else if message.contains(" is not one of ") {
+        lang.pick("Scegli uno dei valori proposti.", "Choose one of the listed values.").to_string()
+    } else if message.contains(" is not of type ") {
+        lang.pick("Il valore non è del tipo richiesto.", "The value is not of the expected type.").to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+/// Assigns schema validation errors (JSON pointers) to the deepest field they concern, in
+/// the console's language; an error about a missing required property goes to that
+/// property's field.
+pub fn assign_errors(fields: &[Field], validation: &[pratica_engine::schemas::FieldError], errors: &mut Errors, lang: Lang) {
     let mut pointers = Vec::new();
     collect_pointers(fields, &mut pointers);
     for e in validation {
@@ -225,7 +253,7 @@ pub fn assign_errors(fields: &[Field], validation: &[pratica_engine::schemas::Fi
             .max_by_key(|p| p.len())
             .cloned()
             .unwrap_or_default();
-        errors.entry(owner).or_default().push(e.message.clone());
+        errors.entry(owner).or_default().push(localize(&e.message, lang));
     }
 }
 
@@ -253,15 +281,18 @@ pub fn label_of(fields: &[Field], pointer: &str) -> Option<(String, String)> {
     None
 }
 
-/// The fields as HTML, filled with `values`, with `errors` next to their fields.
-pub fn render(fields: &[Field], values: &Value, errors: &Errors, lang: Lang) -> Markup {
-    html! { @for field in fields { (render_field(field, values, errors, lang)) } }
+/// The fields as HTML, filled with `values` — or, after a refused submission, with exactly
+/// what was typed (`posted`, non-empty) — with `errors` next to their fields.
+pub fn render(fields: &[Field], values: &Value, posted: &[(String, String)], errors: &Errors, lang: Lang) -> Markup {
+    html! { @for field in fields { (render_field(field, values, posted, errors, lang)) } }
 }
 
-fn render_field(field: &Field, values: &Value, errors: &Errors, lang: Lang) -> Markup {
+fn render_field(field: &Field, values: &Value, posted: &[(String, String)], errors: &Errors, lang: Lang) -> Markup {
     let id = field.id();
     let name = field.name();
     let value = values.pointer(&field.pointer());
+    let typed: Vec<&str> = posted.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect();
+    let was_posted = !posted.is_empty();
     let field_errors = errors.get(&field.pointer()).cloned().unwrap_or_default();
     let invalid = !field_errors.is_empty();
     let hint_id = format!("{id}-hint");
@@ -275,10 +306,12 @@ fn render_field(field: &Field, values: &Value, errors: &Errors, lang: Lang) -> M
     }
     let described = (!described.is_empty()).then(|| described.join(" "));
     let text_value = match value {
+        _ if was_posted => typed.join("\n"),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };
+    let checked_bool = if was_posted { typed.iter().any(|v| matches!(*v, "true" | "on" | "1")) } else { value == Some(&Value::Bool(true)) };
     let s = &field.schema;
     let num = |k: &str| s.get(k).and_then(Value::as_f64).map(|n| n.to_string());
     let required_mark = html! { @if field.required { span .required aria-hidden="true" { " *" } } };
@@ -294,12 +327,12 @@ fn render_field(field: &Field, values: &Value, errors: &Errors, lang: Lang) -> M
             fieldset .group id=(id) aria-describedby=[described] {
                 legend { (field.label) (required_mark) }
                 (hint) (error)
-                @for child in children { (render_field(child, values, errors, lang)) }
+                @for child in children { (render_field(child, values, posted, errors, lang)) }
             }
         },
         Kind::Boolean => html! {
             div class=(format!("{class} checkbox")) {
-                input type="checkbox" id=(id) name=(name) value="true" checked[value == Some(&Value::Bool(true))] aria-describedby=[described] aria-invalid=[invalid.then_some("true")];
+                input type="checkbox" id=(id) name=(name) value="true" checked[checked_bool] aria-describedby=[described] aria-invalid=[invalid.then_some("true")];
                 label for=(id) { (field.label) (required_mark) }
                 (hint) (error)
             }
@@ -310,7 +343,7 @@ fn render_field(field: &Field, values: &Value, errors: &Errors, lang: Lang) -> M
                 (hint) (error)
                 @for (i, option) in options.iter().enumerate() {
                     @let v = option_value(option);
-                    @let checked = value.and_then(Value::as_array).is_some_and(|a| a.contains(option));
+                    @let checked = if was_posted { typed.contains(&v.as_str()) } else { value.and_then(Value::as_array).is_some_and(|a| a.contains(option)) };
                     div .checkbox {
                         input type="checkbox" id=(format!("{id}-{i}")) name=(name) value=(v) checked[checked];
                         label for=(format!("{id}-{i}")) { (v) }
@@ -336,7 +369,7 @@ fn render_field(field: &Field, values: &Value, errors: &Errors, lang: Lang) -> M
                         textarea id=(id) name=(name) rows="4" required[field.required] maxlength=[s.get("maxLength").and_then(Value::as_u64)] aria-describedby=[described.clone()] aria-invalid=[invalid.then_some("true")] { (text_value) }
                     },
                     Kind::Lines(_) => {
-                        @let lines = value.and_then(Value::as_array).map(|a| a.iter().map(option_value).collect::<Vec<_>>().join("\n")).unwrap_or(text_value.clone());
+                        @let lines = if was_posted { text_value.clone() } else { value.and_then(Value::as_array).map(|a| a.iter().map(option_value).collect::<Vec<_>>().join("\n")).unwrap_or_default() };
                         textarea id=(id) name=(name) rows="3" aria-describedby=[described.clone()] aria-invalid=[invalid.then_some("true")] { (lines) }
                         p .hint { (lang.pick("Un valore per riga.", "One value per line.")) }
                     },
@@ -416,14 +449,20 @@ mod tests {
         let fields = fields(&schema());
         let mut errors = Errors::new();
         let validation = [pratica_engine::schemas::FieldError { field: String::new(), message: "\"iban\" is a required property".into() }];
-        assign_errors(&fields, &validation, &mut errors);
-        assert!(errors.contains_key("/iban"), "{errors:?}");
-        let html = render(&fields, &json!({"weeks": 3}), &errors, Lang::It).into_string();
+        assign_errors(&fields, &validation, &mut errors, Lang::It);
+        assert_eq!(errors["/iban"], ["Campo obbligatorio."], "{errors:?}");
+        let html = render(&fields, &json!({"weeks": 3}), &[], &errors, Lang::It).into_string();
         assert!(html.contains(r#"<label for="field-iban">IBAN"#), "{html}");
         assert!(html.contains(r#"aria-describedby="field-iban-error""#), "{html}");
         assert!(html.contains(r#"class="field-error" id="field-iban-error""#));
         assert!(html.contains(r#"type="date""#) && html.contains("<textarea") && html.contains("<fieldset"));
         assert!(html.contains(r#"value="3""#));
         assert_eq!(label_of(&fields, "/address/city").map(|(_, id)| id).as_deref(), Some("field-address-city"));
+        // After a refused submission the form shows what was typed, even if it is not a number.
+        let posted = [("f.weeks".to_string(), "many".to_string()), ("f.ok".to_string(), "true".to_string())];
+        let html = render(&fields, &json!({}), &posted, &errors, Lang::En).into_string();
+        assert!(html.contains(r#"value="many""#) && html.contains("checked"), "{html}");
+        assert_eq!(localize("300 is greater than the maximum of 208", Lang::En), "The largest allowed value is 208.");
+        assert_eq!(localize("\"x\" does not match \"^IT\"", Lang::It), "Il valore non ha il formato richiesto.");
     }
 }

@@ -27,6 +27,8 @@ use crate::http::{ApiError, AppState};
 #[derive(Default)]
 struct Attempt {
     values: Value,
+    /// The fields as posted, shown again after a refusal.
+    posted: Vec<(String, String)>,
     reason: String,
     errors: Errors,
     message: Option<String>,
@@ -135,7 +137,7 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, attempt: Attempt) -> Resu
                     @if fields.is_empty() && task.form.is_some() {
                         p .hint { (t("Questa attività non ha campi da compilare.", "This task has no fields to fill in.")) }
                     }
-                    (form::render(&fields, &values, &attempt.errors, lang))
+                    (form::render(&fields, &values, &attempt.posted, &attempt.errors, lang))
                     @let reason_error = attempt.errors.get("reason");
                     div class=(if reason_error.is_some() { "field invalid" } else { "field" }) {
                         label for="reason" { (t("Motivazione", "Reason")) }
@@ -327,11 +329,17 @@ async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, Stri
     if let Some(name) = task.form.as_deref() {
         match state.schemas().validate(name, &values) {
             Ok(()) | Err(SchemaError::Unknown(_)) => {}
-            Err(SchemaError::Invalid { errors: found, .. }) => form::assign_errors(&fields, &found, &mut errors),
+            Err(SchemaError::Invalid { errors: found, .. }) => form::assign_errors(&fields, &found, &mut errors, ctx.lang),
             Err(e @ SchemaError::Broken { .. }) => return ctx.api_error(ApiError::Internal(e.into())),
         }
     }
-    let attempt = |errors: Errors, message: Option<String>| Attempt { values: values.clone(), reason: reason.clone(), errors, message };
+    let attempt = |errors: Errors, message: Option<String>| Attempt {
+        values: values.clone(),
+        posted: posted.to_vec(),
+        reason: reason.clone(),
+        errors,
+        message,
+    };
     if !errors.is_empty() {
         let message =
             ctx.t("Il modulo contiene errori: correggili e riprova.", "The form has errors: correct them and try again.").to_string();
