@@ -572,3 +572,170 @@ both_backends!(naspi_decisions_match_the_hand_checked_table, |backend| async mov
         }
     }
 });
+
+/// A small deterministic generator (xorshift64*), so a failure names a reproducible case.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A generated application and what the archives answer for it: every kind of case the
+/// workflow distinguishes, in random combinations.
+fn generated_case(rng: &mut Rng, n: u32) -> (Value, Archives) {
+    use pratica_tests::naspi::{date_of, day_number};
+    let termination = day_number("2024-01-10") + rng.below(700) as i64;
+    let applied = termination + 1 + rng.below(75) as i64;
+    let reason = rng.pick(&[
+        "dismissal",
+        "dismissal",
+        "fixed_term_expiry",
+        "fixed_term_expiry",
+        "conciliation_agreement",
+        "just_cause_resignation",
+        "voluntary_resignation",
+        "consensual_termination",
+    ]);
+    let mut cf = fiscal_code(200 + n);
+    if rng.chance(8) {
+        let last = cf.pop().unwrap();
+        cf.push(if last == 'Z' { 'A' } else { ((last as u8) + 1) as char });
+    }
+    let iban = match rng.below(100) {
+        0..=5 => "IT65A0542811101000000123456",
+        6..=10 => "IT60X0542811101000000123457",
+        11..=50 => "IT87D9999999999000000123456",
+        _ => "IT60X0542811101000000123456",
+    };
+    let mut app = application(
+        n,
+        json!({
+            "application_id": format!("NASPI-2025-{:06}", 500 + n),
+            "application_date": date_of(applied),
+            "applicant": {"fiscal_code": cf, "birth_date": format!("{}-0{}-1{}", 1958 + rng.below(45), 1 + rng.below(9), rng.below(10))},
+            "employment": {"contract_type": "fixed_term", "start_date": date_of(termination - 400), "termination_date": date_of(termination),
+                           "termination_reason": reason},
+            "payment": {"method": "bank_account", "iban": iban},
+            "declarations": {"work_abroad": rng.chance(5), "deadline_suspended": rng.chance(10), "new_activity": rng.chance(5)}
+        }),
+    );
+    let exit = rng.chance(20).then(|| termination - 20 - rng.below(330) as i64);
+    if let Some(exit) = exit {
+        app["previous_jobs"] = json!([{"employer_fiscal_code": "07654321095", "employer_name": "Magazzini Prenestini S.r.l.", "contract_type": "permanent",
+                                       "start_date": date_of(exit - 900), "termination_date": date_of(exit), "termination_reason": "voluntary_resignation"}]);
+    }
+    let weeks = 5 + rng.below(204);
+    let used = rng.below(weeks.min(40) + 1);
+    let pay_per_week = 150 + rng.below(1050);
+    let missing = if rng.chance(10) { json!(["2024-11"]) } else { json!([]) };
+    let contributions =
+        json!({"weeks": weeks, "weeks_already_used": used, "taxable_pay": (weeks * pay_per_week) as f64 + 0.37, "missing_months": missing});
+    let mut archives = archives_for(&app, contributions, exit.map(|_| rng.below(30) as u32));
+    match rng.below(100) {
+        0..=4 => archives.employment[0] = json!({"found": false}),
+        5..=9 => archives.employment[0]["termination_reason"] = json!("fixed_term_expiry"),
+        10..=13 => archives.employment[0]["termination_date"] = json!(date_of(termination - 3)),
+        _ => {}
+    }
+    if archives.employment[0]["termination_reason"] == "fixed_term_expiry" && reason == "fixed_term_expiry" && rng.chance(30) {
+        archives.employment[0]["termination_reason"] = json!("dismissal");
+    }
+    archives.registry = match rng.below(100) {
+        0..=4 => None,
+        5..=9 => Some(json!({"pension_in_payment": true, "active_employment": false, "iban_holder_match": true})),
+        10..=14 => Some(json!({"pension_in_payment": false, "active_employment": true, "iban_holder_match": true})),
+        15..=19 => Some(json!({"pension_in_payment": false, "active_employment": false, "iban_holder_match": false})),
+        _ => archives.registry,
+    };
+    (app, archives)
+}
+
+/// The workflow and the independent implementation agree on generated applications: same
+/// path, same amount, schedule and start date, same failed checks, same reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workflow_and_the_independent_rules_agree_on_generated_applications() {
+    let world = World::default();
+    let registry = Registry::builtin()
+        .with("inps", world.clone())
+        .with("payments", world.clone())
+        .with("appio", world.clone())
+        .with("email", world.clone());
+    let Some(t) = test_engine(pratica_tests::backend::Backend::Sqlite, registry).await else { return };
+    for file in ["workflows/automated-payout.yaml", "workflows/naspi-preprocessing.yaml"] {
+        t.engine.deploy(&std::fs::read_to_string(repo_path(file)).unwrap()).await.unwrap();
+    }
+    let schemas = SchemaSet::from_dir(repo_path("schemas"));
+    let mut rng = Rng(0x5EED_2025_0405);
+    let mut cases = Vec::new();
+    for n in 0..120 {
+        let (app, archives) = generated_case(&mut rng, n);
+        schemas.validate("naspi-application", &app).unwrap_or_else(|e| panic!("case {n} fits the schema: {e}"));
+        world.archives.lock().unwrap().insert(app["applicant"]["fiscal_code"].as_str().unwrap().to_string(), archives.clone());
+        let id = t
+            .engine
+            .start(StartRequest { workflow: "naspi-preprocessing".into(), input: app.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .id;
+        cases.push((n, app, archives, id));
+    }
+    t.engine.run_until_idle().await.unwrap();
+    let mut kinds = BTreeMap::new();
+    for (n, app, archives, id) in &cases {
+        let expected = expected_outcome(app, archives);
+        *kinds.entry(expected.kind()).or_insert(0) += 1;
+        let row = t.engine.store().instance(id).await.unwrap();
+        let output = output_of(&row);
+        let history = t.engine.store().history(id).await.unwrap();
+        let context = format!("case {n}: {app}\narchives: {archives:?}\noutput: {output}");
+        match &expected {
+            Outcome::Payout { monthly_amount, first_payment_cents, figures } => {
+                assert_eq!((row.status.as_str(), &output["outcome"]), ("completed", &json!("accepted")), "{context}");
+                assert_eq!(output["monthly_amount"].as_f64(), Some(*monthly_amount), "{context}");
+                assert_eq!(output["start_date"], figures.start_date, "{context}");
+                assert_eq!(schedule_amounts(&output["decision"]), figures.schedule, "{context}");
+                let pays = world.calls_of("pay", app["applicant"]["fiscal_code"].as_str().unwrap());
+                assert_eq!(pays.len(), 1, "{context}");
+                assert_eq!(pays[0]["amount_cents"].as_i64(), Some(*first_payment_cents), "{context}");
+            }
+            Outcome::Rejected { reasons, .. } => {
+                assert_eq!((row.status.as_str(), &output["outcome"]), ("completed", &json!("rejected")), "{context}");
+                assert_eq!(output["reasons"], json!(reasons), "{context}");
+            }
+            Outcome::Review { failed_checks, documents_requested, .. } => {
+                assert_eq!(row.status, "running", "{context}");
+                let checks = history
+                    .iter()
+                    .find(|h| h.kind == "step.completed" && h.step.as_deref() == Some("checks"))
+                    .map(|h| serde_json::from_str::<Value>(&h.data).unwrap())
+                    .expect("the checks ran");
+                let codes: Vec<String> =
+                    checks["output"]["failed_checks"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap().to_string()).collect();
+                assert_eq!(&codes, failed_checks, "{context}");
+                let asked = history.iter().any(|h| h.step.as_deref() == Some("request_documents"));
+                assert_eq!(asked, *documents_requested, "{context}");
+            }
+        }
+    }
+    // The generator reaches every outcome.
+    for kind in ["payout", "review", "rejected"] {
+        assert!(kinds.get(kind).copied().unwrap_or(0) >= 10, "{kinds:?}");
+    }
+}
