@@ -10,6 +10,7 @@ mod constructs;
 mod crash;
 mod custom_connector;
 mod dashboard;
+mod e2e_naspi;
 mod durability;
 mod email_connector;
 mod external;

@@ -377,7 +377,8 @@ pub fn make_citizen(spec: &Spec<'_>) -> Citizen {
         employment: vec![job],
         pension_in_payment: pension,
         active_employment: false,
-        declaration: (spec.scenario != Scenario::Unclaimed).then(|| Declaration {
+        // Unclaimed citizens have not applied yet, but can: the declaration is what they would file.
+        declaration: Some(Declaration {
             job: 0,
             termination_reason: declared_reason,
             termination_date: end,
@@ -610,7 +611,7 @@ mod tests {
         assert_eq!(rossi.registry(Some("IT60X0542811101000000123456"))["iban_holder_match"], false);
         let app = rossi.application("NASPI-2026-000001", today, "online").unwrap();
         assert_eq!(app["applicant"]["fiscal_code"], "RSSMRA80A01H501U");
-        assert!(citizens.iter().any(|c| c.scenario == Scenario::Unclaimed && c.application("x", today, "online").is_none()));
+        assert!(citizens.iter().any(|c| c.scenario == Scenario::Unclaimed && c.application("x", today, "online").is_some()));
     }
 
     #[test]
