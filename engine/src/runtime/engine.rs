@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose};
 use super::state::{InstanceState, Phase, StepError};
-use super::tasks::{TaskActor, TaskRefusal};
+use super::tasks::{TaskActor, TaskJobs, TaskRefusal};
 use crate::audit;
 use crate::clock::{Clock, Millis};
 use crate::connector::Registry;
@@ -607,7 +607,8 @@ impl Engine {
             }
             Effect::CreateTask(t) => {
                 let id = if t.id.is_empty() { uuid::Uuid::now_v7().to_string() } else { t.id.clone() };
-                self.schedule_task_jobs(tx, &row.id, &id, t.token, t.escalation.as_ref(), t.notify_assigned.as_ref(), now).await?;
+                let jobs = TaskJobs { instance: &row.id, task_id: &id, token: t.token };
+                self.schedule_task_jobs(tx, jobs, t.escalation.as_ref(), t.notify_assigned.as_ref(), now).await?;
                 tx.insert_task(&TaskRow {
                     id,
                     instance_id: row.id.clone(),

@@ -103,7 +103,7 @@ pub enum Effect {
         message: String,
         key: String,
     },
-    CreateTask(TaskRequest),
+    CreateTask(Box<TaskRequest>),
     StartChild {
         token: u32,
         epoch: u32,
@@ -513,7 +513,7 @@ impl Machine<'_> {
                     for (hook, error) in hook_errors {
                         self.record("task.notification_failed", Some(&step.id), json!({"task": task.id, "hook": hook, "error": error}));
                     }
-                    self.out.effects.push(Effect::CreateTask(task));
+                    self.out.effects.push(Effect::CreateTask(Box::new(task)));
                     self.state.tokens.get_mut(&token).expect("token exists").wait = Waiting::Task;
                 }
                 Err(e) => self.fail(token, e),

@@ -22,6 +22,14 @@ pub(super) const NOTIFY_JOB: &str = "task_notify";
 /// Attempts of a notification hook before it is recorded as failed.
 pub const NOTIFY_ATTEMPTS: u32 = 5;
 
+/// The task whose jobs are scheduled.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TaskJobs<'a> {
+    pub instance: &'a str,
+    pub task_id: &'a str,
+    pub token: u32,
+}
+
 /// The payload of an escalation timer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct EscalationJob {
@@ -237,13 +245,12 @@ impl Engine {
     pub(super) async fn schedule_task_jobs(
         &self,
         tx: &mut Tx,
-        instance: &str,
-        task_id: &str,
-        token: u32,
+        task: TaskJobs<'_>,
         escalation: Option<&TaskEscalation>,
         notify: Option<&TaskNotification>,
         now: Millis,
     ) -> Result<(), EngineError> {
+        let TaskJobs { instance, task_id, token } = task;
         if let Some(n) = notify {
             let payload = serde_json::to_string(n).expect("notifications serialize");
             let job = NewJob {
@@ -298,7 +305,8 @@ impl Engine {
         let entry = task_entry("task.escalated", &task, "pratica", data);
         self.append_history(tx, &task.instance_id, vec![entry]).await?;
         if let Some(n) = &e.notify {
-            self.schedule_task_jobs(tx, &task.instance_id, &task.id, task.token as u32, None, Some(n), now).await?;
+            let jobs = TaskJobs { instance: &task.instance_id, task_id: &task.id, token: task.token as u32 };
+            self.schedule_task_jobs(tx, jobs, None, Some(n), now).await?;
         }
         metrics::counter!("pratica_tasks_escalated_total").increment(1);
         Ok(true)
