@@ -10,8 +10,10 @@
 //! the words that weighed most for the chosen office against the runner-up. Whether the
 //! confidence is enough to route automatically is the workflow's decision (its threshold).
 //!
-//! A fixed part of the sample (about 25 %, chosen by hashing each message's id) is held out:
-//! [`evaluate`] trains on the rest and measures on it (`pratica classify evaluate`).
+//! A fixed part of the sample (about 25 %, chosen by hashing each message's id) is held out.
+//! [`tune`] chooses the regularisation and the routing threshold by 5-fold cross-validation
+//! inside the training part only; [`evaluate`] then measures once on the held-out part with
+//! the chosen values ([`assess`] does both: `pratica classify evaluate`).
 
 mod text;
 
@@ -254,13 +256,9 @@ impl Model {
     pub fn classify(&self, subject: &str, body: &str) -> Classification {
         let subject: String = subject.chars().take(MAX_TEXT_CHARS).collect();
         let body: String = body.chars().take(MAX_TEXT_CHARS).collect();
-        let doc = features(&subject, &body);
-        let v = self.vectorizer.vector(&doc);
+        let v = self.vectorizer.vector(&features(&subject, &body));
         let known_terms = v.iter().filter(|x| **x > 0.0).count();
-        let probabilities = self.regression.predict_probabilities(&v.view().insert_axis(ndarray::Axis(0)));
-        let row = probabilities.row(0);
-        let classes = self.regression.classes();
-        let mut scored: Vec<(usize, f64)> = classes.iter().enumerate().map(|(col, class)| (*class, row[col])).collect();
+        let mut scored = self.probabilities(&v);
         // Highest probability first; ties by label order, so the answer is deterministic.
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let (best, confidence) = scored[0];
@@ -271,6 +269,25 @@ impl Model {
             scored.iter().skip(1).take(3).map(|(c, p)| Scored { label: self.labels[*c].clone(), confidence: round(*p) }).collect();
         let explanation = explain(&label, confidence, &alternatives, weights, known_terms);
         Classification { label, confidence: round(confidence), alternatives, explanation }
+    }
+
+    /// `(label index, probability)` of every label for a vector.
+    fn probabilities(&self, v: &Array1<f64>) -> Vec<(usize, f64)> {
+        let probabilities = self.regression.predict_probabilities(&v.view().insert_axis(ndarray::Axis(0)));
+        let row = probabilities.row(0);
+        self.regression.classes().iter().enumerate().map(|(col, class)| (*class, row[col])).collect()
+    }
+
+    /// Classifies one message and also gives the probability the model assigns to `label`
+    /// (0 for a label it does not know): for the log-loss of the cross-validation.
+    fn classify_with_probability_of(&self, subject: &str, body: &str, label: &str) -> (Classification, f64) {
+        let c = self.classify(subject, body);
+        let v = self.vectorizer.vector(&features(subject, body));
+        let p = match self.labels.binary_search_by(|l| l.as_str().cmp(label)) {
+            Ok(i) => self.probabilities(&v).into_iter().find(|(c, _)| *c == i).map_or(0.0, |(_, p)| p),
+            Err(_) => 0.0,
+        };
+        (c, p)
     }
 
     /// The terms of `v` that pushed most towards `best` against `other`: the term's value
@@ -342,8 +359,6 @@ pub struct Evaluation {
     pub per_label: Vec<LabelMeasures>,
     /// `confusion[actual][predicted]` = messages.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
-    /// The same measures at other thresholds, to choose one.
-    pub sweep: Vec<ThresholdPoint>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -359,9 +374,17 @@ pub struct ThresholdPoint {
     pub threshold: f64,
     pub auto_share: f64,
     pub auto_precision: f64,
+    /// Messages routed automatically (confidence ≥ threshold), and how many of them wrongly.
+    pub routed: usize,
+    pub misrouted: usize,
+    /// The lower end of the 95 % Wilson score interval of `auto_precision`: with this few
+    /// messages, the precision one can count on.
+    pub precision_lower_bound: f64,
 }
 
-/// Trains on the training part of `sample` and measures on its held-out part.
+/// Trains on the training part of `sample` and measures on its held-out part at one threshold.
+/// Choose `settings.alpha` and `threshold` beforehand without the held-out part ([`tune`]),
+/// otherwise the figures are optimistic; [`assess`] does both.
 pub fn evaluate(sample: &[Example], settings: Settings, threshold: f64) -> Result<Evaluation, ClassifierError> {
     let (train, held_out) = split(sample);
     let model = Model::train(&train, settings)?;
@@ -373,16 +396,7 @@ pub fn evaluate(sample: &[Example], settings: Settings, threshold: f64) -> Resul
         })
         .collect();
     let n = predictions.len().max(1) as f64;
-    let at = |t: f64| {
-        let routed: Vec<_> = predictions.iter().filter(|p| p.2 >= t).collect();
-        let right = routed.iter().filter(|p| p.0 == p.1).count();
-        ThresholdPoint {
-            threshold: t,
-            auto_share: round(routed.len() as f64 / n),
-            auto_precision: if routed.is_empty() { 1.0 } else { round(right as f64 / routed.len() as f64) },
-        }
-    };
-    let point = at(threshold);
+    let point = sweep_of(&predictions)(threshold);
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for (actual, predicted, _) in &predictions {
         *confusion.entry(actual.clone()).or_default().entry(predicted.clone()).or_default() += 1;
@@ -403,7 +417,6 @@ pub fn evaluate(sample: &[Example], settings: Settings, threshold: f64) -> Resul
         })
         .collect();
     let accuracy = round(predictions.iter().filter(|p| p.0 == p.1).count() as f64 / n);
-    let sweep = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9].into_iter().map(at).collect();
     Ok(Evaluation {
         train: train.len(),
         held_out: held_out.len(),
@@ -413,8 +426,159 @@ pub fn evaluate(sample: &[Example], settings: Settings, threshold: f64) -> Resul
         auto_precision: point.auto_precision,
         per_label,
         confusion,
-        sweep,
     })
+}
+
+/// Cross-validation folds inside the training part.
+pub const FOLDS: usize = 5;
+
+/// The regularisation strengths tried by [`tune`].
+pub const ALPHAS: [f64; 5] = [0.001, 0.003, 0.01, 0.03, 0.1];
+
+/// The routing thresholds tried by [`tune`] (and reported in the sweeps).
+pub const THRESHOLDS: [f64; 11] = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9];
+
+/// What [`tune`] aims at: the mail routed automatically goes to the right office at least this
+/// often (the lower end of the 95 % interval of the cross-validated precision must reach it).
+pub const TARGET_PRECISION: f64 = 0.98;
+
+/// The cross-validation fold (0..[`FOLDS`]) of a training message: by the SHA-256 of its id,
+/// independently of the held-out split (which uses the first byte).
+pub fn fold_of(id: &str) -> usize {
+    let digest = Sha256::digest(id.as_bytes());
+    usize::from(u16::from_be_bytes([digest[1], digest[2]])) % FOLDS
+}
+
+/// Cross-validated measures of one regularisation strength (out-of-fold predictions of the
+/// whole training part, pooled).
+#[derive(Debug, Clone, Serialize)]
+pub struct CvAlpha {
+    pub alpha: f64,
+    pub accuracy: f64,
+    /// Mean negative log-probability of the right label (lower is better calibrated).
+    pub log_loss: f64,
+    pub sweep: Vec<ThresholdPoint>,
+}
+
+/// The choice of `alpha` and the threshold by cross-validation inside the training part.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tuning {
+    pub folds: usize,
+    /// Training messages (the held-out part is not used).
+    pub train: usize,
+    pub target_precision: f64,
+    pub alpha: f64,
+    pub threshold: f64,
+    /// The cross-validated estimates at the chosen values.
+    pub cv_accuracy: f64,
+    pub cv_auto_share: f64,
+    pub cv_auto_precision: f64,
+    pub cv_precision_lower_bound: f64,
+    pub grid: Vec<CvAlpha>,
+}
+
+fn sweep_of(predictions: &[(String, String, f64)]) -> impl Fn(f64) -> ThresholdPoint + '_ {
+    let n = predictions.len().max(1) as f64;
+    move |t: f64| {
+        let routed: Vec<_> = predictions.iter().filter(|p| p.2 >= t).collect();
+        let right = routed.iter().filter(|p| p.0 == p.1).count();
+        ThresholdPoint {
+            threshold: t,
+            auto_share: round(routed.len() as f64 / n),
+            auto_precision: if routed.is_empty() { 1.0 } else { round(right as f64 / routed.len() as f64) },
+            routed: routed.len(),
+            misrouted: routed.len() - right,
+            precision_lower_bound: round(wilson_lower_bound(right, routed.len())),
+        }
+    }
+}
+
+/// The lower end of the 95 % Wilson score interval of `successes` out of `trials` (0 without trials).
+pub fn wilson_lower_bound(successes: usize, trials: usize) -> f64 {
+    if trials == 0 {
+        return 0.0;
+    }
+    let (n, z) = (trials as f64, 1.959_964);
+    let p = successes as f64 / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (centre - spread) / (1.0 + z * z / n)
+}
+
+/// Chooses `alpha` and the routing threshold using only the training part of `sample`:
+/// [`FOLDS`]-fold cross-validation (deterministic folds, [`fold_of`]) for every alpha of
+/// [`ALPHAS`] and every threshold of [`THRESHOLDS`], the out-of-fold predictions of the whole
+/// training part are pooled; among the (alpha, threshold) pairs where the lower end of the
+/// 95 % Wilson interval of the automatic routing's precision reaches [`TARGET_PRECISION`],
+/// the one that routes the most mail automatically (ties: the higher threshold, then the
+/// higher alpha). When none does, the pair with the highest lower bound. The held-out part is
+/// never read.
+pub fn tune(sample: &[Example], settings: Settings) -> Result<Tuning, ClassifierError> {
+    let (train, _) = split(sample);
+    let mut grid = Vec::new();
+    for alpha in ALPHAS {
+        let s = Settings { alpha, ..settings };
+        let mut predictions: Vec<(String, String, f64)> = Vec::new();
+        let mut log_loss = 0.0;
+        for fold in 0..FOLDS {
+            let (rest, part): (Vec<Example>, Vec<Example>) = train.iter().cloned().partition(|e| fold_of(&e.id) != fold);
+            if part.is_empty() {
+                continue;
+            }
+            let model = Model::train(&rest, s)?;
+            for e in &part {
+                let (c, p_right) = model.classify_with_probability_of(&e.subject, &e.body, &e.label);
+                log_loss -= p_right.max(1e-12).ln();
+                predictions.push((e.label.clone(), c.label, c.confidence));
+            }
+        }
+        let n = predictions.len().max(1) as f64;
+        let accuracy = round(predictions.iter().filter(|p| p.0 == p.1).count() as f64 / n);
+        let sweep = THRESHOLDS.into_iter().map(sweep_of(&predictions)).collect();
+        grid.push(CvAlpha { alpha, accuracy, log_loss: round(log_loss / n), sweep });
+    }
+    let candidates = || grid.iter().flat_map(|g| g.sweep.iter().map(move |p| (g, p)));
+    let meets = candidates()
+        .filter(|(_, p)| p.precision_lower_bound >= TARGET_PRECISION)
+        .max_by(|a, b| a.1.routed.cmp(&b.1.routed).then(a.1.threshold.total_cmp(&b.1.threshold)).then(a.0.alpha.total_cmp(&b.0.alpha)));
+    let chosen = meets.or_else(|| {
+        candidates().max_by(|a, b| {
+            a.1.precision_lower_bound
+                .total_cmp(&b.1.precision_lower_bound)
+                .then(a.1.routed.cmp(&b.1.routed))
+                .then(a.0.alpha.total_cmp(&b.0.alpha))
+        })
+    });
+    let (alpha, cv_accuracy, p) = chosen
+        .map(|(g, p)| (g.alpha, g.accuracy, p.clone()))
+        .ok_or_else(|| ClassifierError::Training("nothing to cross-validate".into()))?;
+    Ok(Tuning {
+        folds: FOLDS,
+        train: train.len(),
+        target_precision: TARGET_PRECISION,
+        alpha,
+        threshold: p.threshold,
+        cv_accuracy,
+        cv_auto_share: p.auto_share,
+        cv_auto_precision: p.auto_precision,
+        cv_precision_lower_bound: p.precision_lower_bound,
+        grid,
+    })
+}
+
+/// The honest evaluation of a sample: the choice of alpha and threshold by cross-validation
+/// inside the training part, then one measure on the held-out part with the chosen values.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    pub tuning: Tuning,
+    pub held_out: Evaluation,
+}
+
+/// [`tune`], then [`evaluate`] once with the chosen alpha and threshold.
+pub fn assess(sample: &[Example], settings: Settings) -> Result<Assessment, ClassifierError> {
+    let tuning = tune(sample, settings)?;
+    let held_out = evaluate(sample, Settings { alpha: tuning.alpha, ..settings }, tuning.threshold)?;
+    Ok(Assessment { tuning, held_out })
 }
 
 /// The `classifier` connector: operation `classify` with `{subject, body}`.
@@ -479,9 +643,28 @@ mod tests {
     #[test]
     fn held_out_evaluation_of_the_shipped_sample() {
         // The figures are asserted in tests/runtime/pec_routing.rs; here: the split and the shape.
-        let e = evaluate(&sample(), Settings::default(), 0.7).unwrap();
+        let e = evaluate(&sample(), Settings::default(), 0.5).unwrap();
         assert_eq!(e.train + e.held_out, sample().len());
         assert_eq!(e.per_label.len(), 8);
         assert!(e.accuracy > 0.8 && e.auto_share <= 1.0);
+    }
+
+    #[test]
+    fn wilson_lower_bound_is_below_the_proportion_and_tightens_with_more_trials() {
+        assert_eq!(wilson_lower_bound(0, 0), 0.0);
+        assert!((wilson_lower_bound(10, 10) - 0.7225).abs() < 1e-3, "{}", wilson_lower_bound(10, 10));
+        assert!((wilson_lower_bound(99, 100) - 0.9455).abs() < 1e-3, "{}", wilson_lower_bound(99, 100));
+        assert!(wilson_lower_bound(990, 1000) > wilson_lower_bound(99, 100));
+        assert!(wilson_lower_bound(0, 5) >= 0.0 && wilson_lower_bound(0, 5) < 1e-9);
+    }
+
+    #[test]
+    fn folds_depend_on_the_id_only() {
+        assert_eq!(fold_of("pec-naspi-001"), fold_of("pec-naspi-001"));
+        let counts = (0..1000).fold([0usize; FOLDS], |mut c, i| {
+            c[fold_of(&format!("id-{i}"))] += 1;
+            c
+        });
+        assert!(counts.iter().all(|n| (150..250).contains(n)), "{counts:?}");
     }
 }

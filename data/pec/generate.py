@@ -378,12 +378,97 @@ def message(r, label, index):
     return {"id": f"pec-{label}-{index:03d}", "subject": subject, "body": body, "label": label, "sender": sender}
 
 
+# Messages written whole, not from the templates above: their own wording, length and order,
+# some with two or three matters at once (labelled by the main request: the office that must
+# act). `generate.py` adds them as they are (ids pec-libero-NNN).
+FREE = [
+    # naspi
+    ("naspi", "citizen", "ciao",
+     "buongiorno scusate se scrivo qui ma al telefono non risponde nessuno. lavoravo in un bar fino a settembre, il titolare ha venduto e il nuovo non mi ha tenuta. mi hanno detto che mi spetta qualcosa ma sul sito non trovo dove si fa. grazie mille\nLucia"),
+    ("naspi", "citizen", "soldi di ottobre",
+     "Sono tre settimane che aspetto la mensilità di ottobre. Quella di settembre era arrivata il 15. Nel fascicolo la domanda risulta 'in pagamento' ma sul conto non c'è niente. Ho due figli e l'affitto da pagare, vi chiedo di verificare."),
+    ("naspi", "patronato", "Prot. 2211 - posizione sig. Ferri",
+     "Si trasmette per l'assistito in oggetto la comunicazione di rioccupazione con contratto intermittente dal 3 novembre, reddito annuo presunto 4.200 euro, ai fini della riduzione dell'indennità in corso. Si chiede conferma della corretta acquisizione."),
+    ("naspi", "citizen", "Disoccupazione e assegno unico",
+     "Buonasera, da agosto sono disoccupato e prendo la NASpI, ma l'ultimo pagamento è stato sospeso senza spiegazione. Già che ci sono: l'assegno unico per mio figlio va aggiornato con il nuovo ISEE? La cosa urgente però è la sospensione della disoccupazione, senza quella non arrivo a fine mese."),
+    ("naspi", "citizen", "",
+     "Mi sono licenziato per giusta causa perché non mi pagavano da quattro mesi, ho anche fatto causa all'azienda tramite avvocato. Posso comunque avere la disoccupazione mentre aspetto la sentenza?"),
+    # pensioni
+    ("pensioni", "citizen", "mia madre",
+     "Mia madre ha 81 anni e da questo mese le arriva quasi cento euro in meno. Non ha cambiato niente. Lei non sa usare il computer, potete spiegarmi voi cosa è successo? Sono la figlia, allego la delega."),
+    ("pensioni", "citizen", "quando smetto?",
+     "Ho cominciato a lavorare a 17 anni in fabbrica, poi qualche anno in nero (purtroppo) e dal 1995 sempre regolare. Adesso ne ho 61. Vorrei capire se posso uscire prima dei 67 e con quanto. Sul sito il simulatore mi dà numeri strani."),
+    ("pensioni", "patronato", "Decesso titolare - ratei",
+     "Comunichiamo il decesso del sig. Bruno avvenuto il 4 del mese corrente. La vedova, nostra assistita, chiede il trattamento ai superstiti e il pagamento dei ratei maturati e non riscossi. Documentazione in allegato."),
+    ("pensioni", "citizen", "pensione e invalidità",
+     "Buongiorno, sono pensionato da due anni e sono anche invalido al 75%. Vorrei sapere perché sul cedolino di quest'anno mi hanno tolto la maggiorazione sociale che prendevo prima. La visita per l'invalidità l'ho già fatta e non è cambiato niente, quindi il problema è la pensione."),
+    ("pensioni", "lawyer", "Richiesta chiarimenti - trattenute",
+     "Scrivo per conto del sig. Gallo, pensionato, al quale da aprile viene trattenuto un quinto del rateo senza che gli sia stato notificato alcun provvedimento. Prima di valutare altre iniziative chiedo di conoscere titolo e importo del recupero."),
+    # contributi-aziende
+    ("contributi-aziende", "company", "DURC irregolare??",
+     "Ci serve il DURC per una gara che scade venerdì e risulta irregolare, ma i contributi di settembre li abbiamo versati il 16 come sempre. Abbiamo il quietanzato dell'F24. Chi può sistemare in tempi brevi?"),
+    ("contributi-aziende", "company", "re: scarti",
+     "Il consulente dice che la denuncia di ottobre è stata scartata per un codice sbagliato su due dipendenti part-time. L'abbiamo rinviata ma non sappiamo se è andata a buon fine, nel cassetto previdenziale non si vede niente."),
+    ("contributi-aziende", "company", "Cassa integrazione e pagamento diretto",
+     "Per il calo di commesse abbiamo messo 12 operai in cassa integrazione ordinaria per tre settimane. La domanda è stata autorizzata, ma i lavoratori chiedono quando arriva il pagamento diretto. Dobbiamo mandare noi i modelli SR41 o li mandano loro?"),
+    ("contributi-aziende", "company", "avviso di addebito - dilazione",
+     "Abbiamo ricevuto un avviso di addebito per contributi 2023 di circa 18.000 euro. Non contestiamo l'importo ma non possiamo pagarlo in un'unica soluzione. Chiediamo di poter rateizzare. Il legale rappresentante"),
+    # invalidita-civile
+    ("invalidita-civile", "citizen", "visita mai fatta",
+     "a marzo il medico ha mandato il certificato per mio figlio autistico, sono passati otto mesi e della visita non si sa niente. nel frattempo a scuola ci chiedono il verbale per il sostegno. cosa devo fare?"),
+    ("invalidita-civile", "citizen", "verbale",
+     "Mi è arrivato il verbale con il 67% ma io non riesco più a camminare senza stampella e ho fatto due operazioni. Non sono d'accordo. Come si fa a chiedere di essere rivisto?"),
+    ("invalidita-civile", "patronato", "Aggravamento - assistita Rosa Greco",
+     "L'assistita, già riconosciuta invalida al 100%, ha avuto un peggioramento e non è più in grado di compiere da sola gli atti quotidiani. Si chiede visita di aggravamento ai fini dell'indennità di accompagnamento. Certificato medico introduttivo n. 4471."),
+    ("invalidita-civile", "citizen", "permessi per mia madre e pensione",
+     "Mia madre prende la pensione di reversibilità e ha appena avuto un ictus. Io lavoro e vorrei i permessi per assisterla, ma mi dicono che prima serve il riconoscimento dell'handicap grave. Come si chiede la visita in tempi brevi? La pensione va bene così, non va toccata."),
+    # ricorsi-legale
+    ("ricorsi-legale", "lawyer", "Sig.ra Fontana c/ INPS",
+     "Egregi, a seguito del silenzio serbato sulla domanda di riesame presentata il 2 luglio, comunico che in assenza di un provvedimento entro quindici giorni depositerò ricorso al giudice del lavoro, con aggravio di spese."),
+    ("ricorsi-legale", "lawyer", "notifica",
+     "Si notifica ai sensi della L. 53/1994 copia conforme della sentenza del Tribunale di Lecce n. 812/2026, passata in giudicato, con la quale l'Istituto è condannato al pagamento delle prestazioni arretrate oltre interessi legali."),
+    ("ricorsi-legale", "citizen", "voglio fare ricorso",
+     "Mi avete rifiutato la disoccupazione dicendo che mancano i contributi, ma il datore di lavoro li doveva versare lui. Ho già sentito un avvocato e voglio fare ricorso contro il vostro provvedimento. Entro quando devo presentarlo e a chi?"),
+    ("ricorsi-legale", "company", "pignoramento presso terzi",
+     "In qualità di terzo pignorato, la scrivente società trasmette la dichiarazione ex art. 547 c.p.c. relativa al dipendente indicato nell'atto notificato dall'Istituto il 10 ottobre."),
+    # prestazioni-famiglia
+    ("prestazioni-famiglia", "citizen", "è nata!",
+     "Buongiorno, è nata nostra figlia Sofia il 3 novembre. Cosa dobbiamo fare per l'assegno unico? Lo prendiamo già per il fratello, basta aggiungerla? Io lavoro come dipendente e mio marito è autonomo."),
+    ("prestazioni-famiglia", "citizen", "congedo papà",
+     "Mio marito vorrebbe prendere i dieci giorni dopo il parto ma l'azienda dice che deve chiedere a voi. Lui è dipendente privato. Grazie"),
+    ("prestazioni-famiglia", "citizen", "Assegno ridotto dopo la NASpI",
+     "Ho finito la NASpI a giugno e da luglio l'assegno unico dei miei due figli è sceso di quasi 60 euro al mese. Il mio ISEE è rimasto lo stesso. Il problema non è la disoccupazione, che è finita, ma l'assegno per i bambini: potete ricontrollarlo?"),
+    ("prestazioni-famiglia", "citizen", "nido",
+     "ho pagato le rette del nido comunale da settembre a dicembre ma la domanda del bonus mi dice che manca la ricevuta di gennaio, che però non esiste perché a gennaio mio figlio non era ancora iscritto. come la completo?"),
+    # certificazioni
+    ("certificazioni", "citizen", "mi serve per il 730",
+     "Il CAF mi chiede la certificazione unica della disoccupazione dell'anno scorso per fare il 730. Nel sito non la trovo. Potete mandarmela qui in PEC?"),
+    ("certificazioni", "citizen", "contributi versati",
+     "Devo fare domanda di mutuo e la banca vuole un documento che dica quanti anni di contributi ho. Non mi serve andare in pensione, solo il foglio. Come lo ottengo?"),
+    ("certificazioni", "patronato", "ObisM anno corrente",
+     "Per l'assistito titolare di pensione di invalidità si richiede il modello ObisM dell'anno in corso, necessario per la domanda di agevolazione comunale. Il servizio online restituisce errore."),
+    ("certificazioni", "citizen", "estratto conto sbagliato",
+     "Guardando l'estratto conto contributivo ho visto che mancano i due anni in cui ho lavorato a Torino per una cooperativa. Vorrei che fossero aggiunti, ho le buste paga. Per la pensione è ancora presto, mi interessa solo che il documento sia giusto."),
+    # altro
+    ("altro", "citizen", "non riesco a entrare",
+     "Ho lo SPID nuovo ma quando entro nel vostro sito mi dice 'utente non abilitato'. Con il vecchio PIN entravo. Come risolvo? Devo solo scaricare un documento."),
+    ("altro", "citizen", "SMS strano",
+     "Mi è arrivato un SMS a nome INPS che dice che devo aggiornare i dati per ricevere un rimborso e c'è un link. Non ho cliccato. È vostro? Se no ve lo segnalo."),
+    ("altro", "company", "proposta",
+     "Siamo una società di formazione e vorremmo presentarvi il nostro corso sulla comunicazione efficace per il personale di sportello. Possiamo fissare un incontro con il responsabile?"),
+    ("altro", "citizen", "orari",
+     "Volevo sapere se la sede di via Roma è aperta il sabato mattina o se bisogna prendere appuntamento. E se serve, come si prende?"),
+]
+
+
 def main():
     r = random.Random(SEED)
     out = []
     for label in TOPICS:
         for i in range(PER_LABEL):
             out.append(message(r, label, i))
+    for i, (label, sender, subject, body) in enumerate(FREE):
+        out.append({"id": f"pec-libero-{i:03d}", "subject": subject, "body": body, "label": label, "sender": sender})
     r.shuffle(out)
     for m in out:
         print(json.dumps(m, ensure_ascii=False))

@@ -1,11 +1,14 @@
-//! PEC routing: the classifier connector trained on the shipped sample (data/pec/), its
-//! held-out evaluation, determinism, uncertain mail going to a person, and
+//! PEC routing: the classifier connector trained on the shipped sample (data/pec/), the choice
+//! of alpha and threshold by cross-validation inside the training part, the held-out
+//! evaluation at the chosen values, determinism, uncertain mail going to a person, and
 //! workflows/pec-routing.yaml end to end on both backends with the real classifier.
 
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
-use pratica_classifier::{ClassifierConnector, Example, Model, Settings, evaluate, is_held_out, load_sample, split};
+use pratica_classifier::{
+    Assessment, ClassifierConnector, Example, Model, Settings, THRESHOLDS, assess, evaluate, fold_of, is_held_out, load_sample, split, tune,
+};
 use pratica_engine::connector::{Connector, ConnectorError, Invocation, Registry};
 use pratica_engine::runtime::{StartRequest, TaskCompletion, output_of};
 use pratica_engine::store::{TaskFilter, TaskRow};
@@ -13,8 +16,8 @@ use pratica_tests::backend::{Backend, ScratchDir, TestEngine, test_engine};
 use pratica_tests::{both_backends, pratica_bin, repo_path};
 use serde_json::{Value, json};
 
-/// The routing threshold of workflows/pec-routing.yaml.
-const THRESHOLD: f64 = 0.7;
+/// The routing threshold of workflows/pec-routing.yaml (chosen by `tune`, checked below).
+const THRESHOLD: f64 = 0.5;
 
 fn sample() -> Vec<Example> {
     load_sample(&repo_path("data/pec/sample.jsonl")).expect("the shipped sample loads")
@@ -32,12 +35,17 @@ const NASPI_BODY: &str = "Gentili signori, sono stata licenziata il 12 gennaio e
     il 20 gennaio. A oggi non ho ricevuto alcun pagamento sul mio conto corrente. Cordiali saluti";
 
 /// Mail a person must read: vague, off-topic or garbage.
-const UNCERTAIN: &[(&str, &str)] = &[
-    ("", ""),
-    ("Urgente", "Vi prego di contattarmi al più presto. Grazie."),
-    ("qwerty", "asdkjh zxcv lkjhg poiuy 1234"),
-    ("Comunicazione", "In riferimento alla pratica in oggetto resto in attesa di vostre notizie."),
-];
+/// (Not here: "Comunicazione" / "In riferimento alla pratica in oggetto resto in attesa di
+/// vostre notizie." gets 0.53 for naspi and is routed automatically at 0.5; the office sends
+/// it back to triage. A known limit, docs/PROCESSES.md "PEC routing".)
+const UNCERTAIN: &[(&str, &str)] =
+    &[("", ""), ("Urgente", "Vi prego di contattarmi al più presto. Grazie."), ("qwerty", "asdkjh zxcv lkjhg poiuy 1234")];
+
+/// The cross-validation and held-out evaluation of the shipped sample (computed once: 26 trainings).
+fn assessment() -> &'static Assessment {
+    static ASSESSMENT: OnceLock<Assessment> = OnceLock::new();
+    ASSESSMENT.get_or_init(|| assess(&sample(), Settings::default()).unwrap())
+}
 
 #[test]
 fn the_sample_is_large_labelled_and_split_by_a_fixed_hash() {
@@ -69,12 +77,57 @@ fn the_sample_is_large_labelled_and_split_by_a_fixed_hash() {
 }
 
 #[test]
-fn held_out_evaluation_meets_the_routing_targets() {
-    let e = evaluate(&sample(), Settings::default(), THRESHOLD).unwrap();
-    // Measured (docs/PROCESSES.md, "PEC routing"): accuracy 94.8 %, 88.9 % routed
-    // automatically at 0.7 with a precision of 99.2 %. Asserted with a margin.
-    assert!(e.auto_precision >= 0.96, "precision of automatic routing {}", e.auto_precision);
-    assert!(e.auto_share >= 0.8, "share routed automatically {}", e.auto_share);
+fn alpha_and_threshold_are_chosen_by_cross_validation_inside_the_training_part() {
+    let t = &assessment().tuning;
+    let (train, _) = split(&sample());
+    assert_eq!((t.folds, t.train), (5, train.len()));
+    // The configured alpha and the workflow's threshold are the chosen ones.
+    assert_eq!(t.alpha, Settings::default().alpha);
+    assert_eq!(t.threshold, THRESHOLD);
+    let workflow = std::fs::read_to_string(repo_path("workflows/pec-routing.yaml")).unwrap();
+    assert!(workflow.contains(&format!("\n      threshold: {THRESHOLD}\n")), "workflows/pec-routing.yaml routes from {THRESHOLD}");
+    // The rule: 95 % lower bound of the cross-validated precision >= 98 %, the most mail routed.
+    assert!(t.cv_precision_lower_bound >= t.target_precision, "{t:?}");
+    let best_routed =
+        t.grid.iter().flat_map(|g| &g.sweep).filter(|p| p.precision_lower_bound >= t.target_precision).map(|p| p.routed).max().unwrap();
+    let chosen = t.grid.iter().find(|g| g.alpha == t.alpha).unwrap().sweep.iter().find(|p| p.threshold == t.threshold).unwrap();
+    assert_eq!(chosen.routed, best_routed);
+    // Measured: 97.2 % accuracy, 93.8 % routed, precision 99.7 % (lower bound 98.3 %).
+    assert!(t.cv_accuracy >= 0.93 && t.cv_auto_share >= 0.88 && t.cv_auto_precision >= 0.98, "{t:?}");
+    for g in &t.grid {
+        assert_eq!(g.sweep.len(), THRESHOLDS.len());
+        // A higher threshold never routes more mail automatically.
+        assert!(g.sweep.windows(2).all(|w| w[0].routed >= w[1].routed), "{g:?}");
+        assert!(g.sweep.iter().all(|p| p.routed <= train.len() && p.precision_lower_bound <= p.auto_precision), "{g:?}");
+    }
+    // Folds are fixed by the ids and roughly even.
+    for fold in 0..5 {
+        let n = train.iter().filter(|e| fold_of(&e.id) == fold).count();
+        assert!((50..95).contains(&n), "fold {fold}: {n} messages");
+    }
+}
+
+#[test]
+fn the_choice_never_reads_the_held_out_part() {
+    // Scrambling every held-out label (and text) leaves the choice exactly as it was.
+    let mut scrambled = sample();
+    for e in scrambled.iter_mut().filter(|e| is_held_out(&e.id)) {
+        e.label = "altro".into();
+        e.subject = "qwerty".into();
+        e.body.clear();
+    }
+    let again = serde_json::to_value(tune(&scrambled, Settings::default()).unwrap()).unwrap();
+    assert_eq!(again, serde_json::to_value(&assessment().tuning).unwrap());
+}
+
+#[test]
+fn held_out_evaluation_at_the_chosen_values_meets_the_routing_targets() {
+    let e = &assessment().held_out;
+    assert_eq!(e.threshold, THRESHOLD);
+    // Measured once (docs/PROCESSES.md, "PEC routing"): accuracy 94.3 %, 95.7 % routed
+    // automatically at 0.5 with a precision of 97.8 %. Asserted with a margin.
+    assert!(e.auto_precision >= 0.95, "precision of automatic routing {}", e.auto_precision);
+    assert!(e.auto_share >= 0.9, "share routed automatically {}", e.auto_share);
     assert!(e.accuracy >= 0.9, "accuracy {}", e.accuracy);
     assert_eq!(e.per_label.len(), 8);
     for l in &e.per_label {
@@ -82,8 +135,9 @@ fn held_out_evaluation_meets_the_routing_targets() {
     }
     let confused: usize = e.confusion.values().flat_map(|row| row.values()).sum();
     assert_eq!(confused, e.held_out);
-    // A higher threshold never routes more mail automatically.
-    assert!(e.sweep.windows(2).all(|w| w[0].auto_share >= w[1].auto_share), "{:?}", e.sweep);
+    // The same as evaluating the connector's settings directly.
+    let direct = evaluate(&sample(), Settings::default(), THRESHOLD).unwrap();
+    assert_eq!(serde_json::to_value(&direct).unwrap(), serde_json::to_value(e).unwrap());
 }
 
 #[test]
@@ -95,8 +149,7 @@ fn training_and_classification_are_deterministic() {
         assert_eq!(a, classifier().model().classify(&e.subject, &e.body), "{}", e.id);
     }
     let first = serde_json::to_value(evaluate(&sample(), Settings::default(), THRESHOLD).unwrap()).unwrap();
-    let second = serde_json::to_value(evaluate(&sample(), Settings::default(), THRESHOLD).unwrap()).unwrap();
-    assert_eq!(first, second);
+    assert_eq!(first, serde_json::to_value(&assessment().held_out).unwrap());
 }
 
 #[test]
@@ -173,14 +226,13 @@ fn the_cli_evaluates_and_classifies_with_the_configured_connector() {
     let elsewhere = ScratchDir::new();
     let out = Command::new(pratica_bin())
         .current_dir(&elsewhere.0)
-        .args(["classify", "evaluate", "--json", "--threshold", "0.7", "--config"])
+        .args(["classify", "evaluate", "--json", "--config"])
         .arg(repo_path("pratica.toml"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let lib = serde_json::to_value(evaluate(&sample(), Settings::default(), THRESHOLD).unwrap()).unwrap();
-    assert_eq!(cli, lib, "the command reports the library's evaluation");
+    assert_eq!(cli, serde_json::to_value(assessment()).unwrap(), "the command reports the library's assessment");
 
     let text = Command::new(pratica_bin())
         .current_dir(&elsewhere.0)
@@ -194,12 +246,38 @@ fn the_cli_evaluates_and_classifies_with_the_configured_connector() {
 
     let report = Command::new(pratica_bin()).current_dir(repo_path(".")).args(["classify", "evaluate"]).output().unwrap();
     let report = String::from_utf8(report.stdout).unwrap();
-    assert!(report.contains("precision of the automatic routing") && report.contains("confusion"), "{report}");
+    for part in [
+        "5-fold cross-validation",
+        "chosen: alpha 0.01, threshold 0.5",
+        "measured once on the",
+        "precision of the automatic routing",
+        "confusion",
+    ] {
+        assert!(report.contains(part), "{part:?} in {report}");
+    }
 
     let missing =
         Command::new(pratica_bin()).current_dir(repo_path(".")).args(["classify", "evaluate", "--connector", "inps"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not classifier"));
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    // `pratica classify evaluate | head -1`: the reader is gone before the first line is written.
+    for args in [&["classify", "evaluate"][..], &["classify", "evaluate", "--json"], &["classify", "text", "NASpI non pagata"]] {
+        let mut child = std::process::Command::new(pratica_bin())
+            .current_dir(repo_path("."))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 async fn setup(backend: Backend) -> Option<TestEngine> {

@@ -1,5 +1,6 @@
-//! `pratica classify`: the `classifier` connector from the command line, and its held-out
-//! evaluation; and the set-up of `kind = "classifier"` instances from `pratica.toml`:
+//! `pratica classify`: the `classifier` connector from the command line, and its evaluation
+//! (alpha and threshold chosen by cross-validation inside the training part, then one measure
+//! on the held-out part); and the set-up of `kind = "classifier"` instances from `pratica.toml`:
 //!
 //! ```toml
 //! [connectors.classifier]
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use pratica_classifier::{ClassifierConnector, Evaluation, Model, Settings, evaluate, load_sample};
+use pratica_classifier::{Assessment, ClassifierConnector, Model, Settings, assess, load_sample};
 
 use crate::config::{Config, ConnectorConfig};
 
@@ -33,11 +34,9 @@ pub struct ClassifyArgs {
 
 #[derive(Subcommand)]
 pub enum ClassifyCommand {
-    /// Train on the training part of the sample and measure on the held-out part.
+    /// Choose alpha and the routing threshold by 5-fold cross-validation inside the training
+    /// part, then measure once on the held-out part with the chosen values.
     Evaluate {
-        /// Confidence from which mail is routed automatically (the workflow's threshold).
-        #[arg(long, default_value_t = 0.7)]
-        threshold: f64,
         /// Print the measures as JSON.
         #[arg(long)]
         json: bool,
@@ -84,21 +83,36 @@ fn instance<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a ConnectorC
     Ok(c)
 }
 
-/// Runs `pratica classify`.
+/// Runs `pratica classify`. Output cut short by its reader (`pratica classify evaluate | head`)
+/// ends quietly: a closed standard output is not an error.
 pub fn run(args: ClassifyArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    match run_inner(args, out).and_then(|()| out.flush().map_err(anyhow::Error::from)) {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether an error is the reader of standard output having gone away.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind) == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run_inner(args: ClassifyArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let config = Config::discover(args.config.as_deref())?;
     let c = instance(&config, &args.connector)?;
     match args.command {
-        ClassifyCommand::Evaluate { threshold, json } => {
-            anyhow::ensure!((0.0..=1.0).contains(&threshold), "--threshold must be between 0 and 1");
+        ClassifyCommand::Evaluate { json } => {
             let (path, settings) = settings(&config, c).map_err(anyhow::Error::msg)?;
             let sample = load_sample(&path)?;
-            let e = evaluate(&sample, settings, threshold)?;
+            let a = assess(&sample, settings)?;
             if json {
-                serde_json::to_writer_pretty(&mut *out, &e)?;
+                serde_json::to_writer_pretty(&mut *out, &a)?;
                 writeln!(out)?;
             } else {
-                write_report(&path, &e, out)?;
+                write_report(&path, settings, &a, out)?;
             }
         }
         ClassifyCommand::Text { body, subject } => {
@@ -115,26 +129,56 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-/// The evaluation for people.
-pub fn write_report(sample: &Path, e: &Evaluation, out: &mut impl Write) -> std::io::Result<()> {
+/// The evaluation for people: the cross-validation inside the training part, the choice,
+/// then the held-out figures at the chosen values.
+pub fn write_report(sample: &Path, configured: Settings, a: &Assessment, out: &mut impl Write) -> std::io::Result<()> {
+    let (t, e) = (&a.tuning, &a.held_out);
     writeln!(out, "sample: {} ({} messages for training, {} held out)", sample.display(), e.train, e.held_out)?;
-    writeln!(out, "accuracy on the held-out part:        {}", pct(e.accuracy))?;
-    writeln!(out, "routed automatically (confidence >= {}): {}", e.threshold, pct(e.auto_share))?;
-    writeln!(out, "precision of the automatic routing:   {}", pct(e.auto_precision))?;
-    writeln!(out, "\nper label:\n  {:<22} {:>7} {:>9} {:>7}", "label", "support", "precision", "recall")?;
+    writeln!(out, "\n1. choice by {}-fold cross-validation inside the {} training messages (held-out part not used):", t.folds, t.train)?;
+    write!(out, "  {:>7} {:>9} {:>8}", "alpha", "accuracy", "log-loss")?;
+    let thresholds: Vec<f64> = t.grid.first().map(|g| g.sweep.iter().map(|p| p.threshold).collect()).unwrap_or_default();
+    for th in &thresholds {
+        write!(out, " {:>12}", format!("auto@{th}"))?;
+    }
+    writeln!(out, "\n  {:>36}{}", "", " (share routed automatically / precision)")?;
+    for g in &t.grid {
+        write!(out, "  {:>7} {:>9} {:>8.3}", g.alpha, pct(g.accuracy), g.log_loss)?;
+        for p in &g.sweep {
+            write!(out, " {:>12}", format!("{:.0}/{:.1}", p.auto_share * 100.0, p.auto_precision * 100.0))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "  rule: the most mail routed automatically where the 95% lower bound of the cross-validated precision is >= {}",
+        pct(t.target_precision)
+    )?;
+    writeln!(out, "  chosen: alpha {}, threshold {}", t.alpha, t.threshold)?;
+    writeln!(
+        out,
+        "  cross-validated estimate: accuracy {}, routed automatically {}, precision {} (95% lower bound {})",
+        pct(t.cv_accuracy),
+        pct(t.cv_auto_share),
+        pct(t.cv_auto_precision),
+        pct(t.cv_precision_lower_bound)
+    )?;
+    if configured.alpha != t.alpha {
+        writeln!(out, "  note: the configuration sets alpha {}; the connector uses that, not the chosen value", configured.alpha)?;
+    }
+    writeln!(out, "\n2. measured once on the {} held-out messages (alpha {}, threshold {}):", e.held_out, t.alpha, e.threshold)?;
+    writeln!(out, "  accuracy:                              {}", pct(e.accuracy))?;
+    writeln!(out, "  routed automatically (confidence >= {}): {}", e.threshold, pct(e.auto_share))?;
+    writeln!(out, "  precision of the automatic routing:    {}", pct(e.auto_precision))?;
+    writeln!(out, "\n  per label:\n    {:<22} {:>7} {:>9} {:>7}", "label", "support", "precision", "recall")?;
     for l in &e.per_label {
-        writeln!(out, "  {:<22} {:>7} {:>9} {:>7}", l.label, l.support, pct(l.precision), pct(l.recall))?;
+        writeln!(out, "    {:<22} {:>7} {:>9} {:>7}", l.label, l.support, pct(l.precision), pct(l.recall))?;
     }
     let labels: Vec<&String> = e.per_label.iter().map(|l| &l.label).collect();
-    writeln!(out, "\nconfusion (rows: actual, columns: predicted, in label order):")?;
+    writeln!(out, "\n  confusion (rows: actual, columns: predicted, in label order):")?;
     for actual in &labels {
         let row = e.confusion.get(*actual);
         let cells: Vec<String> = labels.iter().map(|p| format!("{:>3}", row.and_then(|r| r.get(*p)).copied().unwrap_or(0))).collect();
-        writeln!(out, "  {:<22} {}", actual, cells.join(" "))?;
-    }
-    writeln!(out, "\nthreshold sweep:\n  {:>9} {:>10} {:>10}", "threshold", "automatic", "precision")?;
-    for p in &e.sweep {
-        writeln!(out, "  {:>9} {:>10} {:>10}", p.threshold, pct(p.auto_share), pct(p.auto_precision))?;
+        writeln!(out, "    {:<22} {}", actual, cells.join(" "))?;
     }
     Ok(())
 }
