@@ -22,5 +22,6 @@ mod metrics;
 mod naspi_rules;
 mod openapi;
 mod pec_routing;
+mod proactive_notification;
 mod secrets;
 mod triggers;
