@@ -117,6 +117,8 @@ both_backends!(figures_from_a_known_history, |backend| async move {
     assert_eq!(all.sla.oldest.len(), 1);
     assert_eq!(all.sla.oldest[0].title, "Look at <R3>");
     assert_eq!(all.sla.oldest[0].due_at, T0 + 5 * DAY);
+    let ages: Vec<(i64, i64)> = all.open_by_age.iter().map(|b| (b.min_days, b.cases)).collect();
+    assert_eq!(ages, [(0, 1), (31, 0), (61, 0), (121, 0)], "R3 is open, 3 days old");
 
     // Office RM1: A1 by its input, R1 and R3 by their tasks.
     let rm1 = store.dashboard_figures(&filter(None, Some("RM1"))).await.unwrap();
@@ -157,13 +159,15 @@ both_backends!(the_page_shows_the_figures, |backend| async move {
 
     let it = content(&state, &query, Lang::It).await.unwrap();
     assert!(it.contains("<h1>Cruscotto direzionale</h1>"), "{it}");
-    assert_eq!(it.matches("<svg").count(), 5, "backlog, throughput, histogram and two shares");
-    assert_eq!(it.matches(r#"role="img""#).count(), 5);
-    for id in ["fig-backlog", "fig-throughput", "fig-decision", "fig-within", "fig-automation"] {
+    assert_eq!(it.matches("<svg").count(), 6, "backlog, age, throughput, histogram and two shares");
+    assert_eq!(it.matches(r#"role="img""#).count(), 6);
+    for id in ["fig-backlog", "fig-age", "fig-throughput", "fig-decision", "fig-within", "fig-automation"] {
         assert!(it.contains(&format!(r#"<figcaption id="{id}">"#)), "{id} has a caption");
         assert!(it.contains(&format!(r#"aria-labelledby="{id}""#)), "{id} is labelled by it");
     }
-    assert_eq!(it.matches("<details>").count(), 5, "every chart has its table");
+    assert_eq!(it.matches("<details>").count(), 6, "every chart has its table");
+    assert!(it.contains(r#"<th scope="row">0–30 gg</th><td>1</td>"#), "backlog by age");
+    assert!(it.contains(r#"<th scope="row">&gt;120 gg</th><td>0</td>"#));
     // Backlog table: day and open cases; throughput: started and closed.
     assert!(it.contains(r#"<th scope="row">01/03/2026</th><td>2</td></tr>"#), "{it}");
     assert!(it.contains(r#"<th scope="row">02/03/2026</th><td>1</td></tr>"#));

@@ -166,6 +166,7 @@ fn render(f: &DashboardFigures, workflows: &[String], offices: &[String], days: 
         }
         (kpis(f, lang))
         (backlog_section(f, lang))
+        (age_section(f, lang))
         (throughput_section(f, lang))
         (decision_section(f, lang))
         (shares_section(f, lang))
@@ -270,6 +271,31 @@ fn backlog_section(f: &DashboardFigures, lang: Lang) -> Markup {
             p { (t("Pratiche aperte all'inizio del periodo:", "Cases open at the start of the period:")) " " strong { (format_int(f.backlog_at_start, lang)) } }
             (PreEscaped(charts::figure("fig-backlog", caption, &svg, &headers, &rows, lang)))
         },
+    )
+}
+
+fn age_section(f: &DashboardFigures, lang: Lang) -> Markup {
+    let t = |it, en| lang.pick(it, en);
+    let caption = t("Pratiche aperte ora per anzianità (giorni dall'avvio)", "Cases open now by age (days since their start)");
+    let label = |b: &pratica_engine::store::AgeBucket| match b.max_days {
+        Some(max) => format!("{}–{max}", b.min_days),
+        None => format!(">{}", b.min_days - 1),
+    };
+    let labels: Vec<String> = f.open_by_age.iter().map(label).collect();
+    let series = [Series { name: String::new(), values: f.open_by_age.iter().map(|b| b.cases as f64).collect(), color: BLUE }];
+    let open: i64 = f.open_by_age.iter().map(|b| b.cases).sum();
+    let svg = if open == 0 {
+        charts::bar_chart("fig-age", caption, &[], &[], lang)
+    } else {
+        charts::bar_chart("fig-age", caption, &labels, &series, lang)
+    };
+    let unit = t("gg", "d");
+    let rows: Vec<Vec<String>> = f.open_by_age.iter().map(|b| vec![format!("{} {unit}", label(b)), format_int(b.cases, lang)]).collect();
+    let headers = [t("Anzianità", "Age").to_string(), t("Pratiche aperte", "Open cases").to_string()];
+    section(
+        "dash-age",
+        t("Giacenza per anzianità", "Backlog by age"),
+        html! { (PreEscaped(charts::figure("fig-age", caption, &svg, &headers, &rows, lang))) },
     )
 }
 

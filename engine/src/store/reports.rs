@@ -101,7 +101,21 @@ pub struct DashboardFigures {
     /// 90th percentile (nearest rank) of those times.
     pub p90_decision: Option<Millis>,
     pub decision_bins: Vec<DecisionBin>,
+    /// Cases open now by age (*giacenza per anzianità*), in [`AGE_BUCKETS`].
+    pub open_by_age: Vec<AgeBucket>,
     pub sla: SlaFigures,
+}
+
+/// The age classes of open cases INPS reports use: 0–30, 31–60, 61–120 and over 120 days
+/// since the start (in whole days).
+pub const AGE_BUCKETS: [(i64, Option<i64>); 4] = [(0, Some(30)), (31, Some(60)), (61, Some(120)), (121, None)];
+
+/// Open cases whose age in whole days is in `[min_days, max_days]` (`None`: no upper bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgeBucket {
+    pub min_days: i64,
+    pub max_days: Option<i64>,
+    pub cases: i64,
 }
 
 impl DashboardFigures {
@@ -161,7 +175,7 @@ pub fn decision_bin_width(deadline: Millis) -> Millis {
 }
 
 impl Store {
-    /// Computes the dashboard's figures (nine read statements). A filter with an empty or
+    /// Computes the dashboard's figures (ten read statements). A filter with an empty or
     /// reversed period, a non-positive bucket, a negative deadline or more than
     /// [`MAX_BUCKETS`] buckets is refused with [`ReportError::Invalid`].
     pub async fn dashboard_figures(&self, filter: &ReportFilter) -> Result<DashboardFigures, ReportError> {
@@ -215,6 +229,7 @@ struct RawFigures {
     median: Option<i64>,
     p90: Option<i64>,
     bins: Vec<(i64, i64)>,
+    ages: Vec<(i64, i64)>,
     sla: SlaFigures,
 }
 
@@ -244,6 +259,11 @@ fn assemble(filter: &ReportFilter, count: i64, raw: RawFigures) -> DashboardFigu
         median_decision: raw.median,
         p90_decision: raw.p90,
         decision_bins,
+        open_by_age: AGE_BUCKETS
+            .iter()
+            .enumerate()
+            .map(|(k, (min_days, max_days))| AgeBucket { min_days: *min_days, max_days: *max_days, cases: at(&raw.ages, k as i64) })
+            .collect(),
         sla: raw.sla,
     }
 }
@@ -254,7 +274,7 @@ macro_rules! report_queries {
     ($Db:ty, $office:literal) => {
         use sqlx::{Pool, QueryBuilder, Row as _};
 
-        use super::{BINS, OverdueTask, RawFigures, ReportFilter, SlaFigures, decision_bin_width, rank};
+        use super::{AGE_BUCKETS, BINS, OverdueTask, RawFigures, ReportFilter, SlaFigures, decision_bin_width, rank};
         use crate::store::StoreError;
 
         /// The statuses of a closed case.
@@ -329,6 +349,19 @@ macro_rules! report_queries {
             let median = nth_decision(pool, f, rank(closed, 0.5)).await?;
             let p90 = nth_decision(pool, f, rank(closed, 0.9)).await?;
 
+            // Open now, by age class.
+            const DAY: i64 = 86_400_000;
+            let mut q = QueryBuilder::<$Db>::new("SELECT CASE");
+            for (k, (_, max)) in AGE_BUCKETS.iter().enumerate() {
+                if let Some(max) = max {
+                    q.push(" WHEN ").push_bind(f.now).push(" - i.started_at < ").push_bind((max + 1) * DAY).push(format!(" THEN CAST({k} AS BIGINT)"));
+                }
+            }
+            q.push(format!(" ELSE CAST({} AS BIGINT) END AS b, COUNT(*) FROM instances i WHERE", AGE_BUCKETS.len() - 1));
+            push_cases(&mut q, f);
+            q.push(" AND i.started_at <= ").push_bind(f.now).push(format!(" AND NOT ({CLOSED}) GROUP BY 1"));
+            let ages = counts(pool, q).await?;
+
             let sla = sla(pool, f).await?;
             Ok(RawFigures {
                 backlog_at_start,
@@ -341,6 +374,7 @@ macro_rules! report_queries {
                 median,
                 p90,
                 bins,
+                ages,
                 sla,
             })
         }
