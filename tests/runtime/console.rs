@@ -2,7 +2,8 @@
 //! login (good and bad), the redirect when logged out, CSRF refusals, office visibility
 //! (another office's task is a 404), an invalid form shown with field errors, a valid
 //! completion that moves the instance on, the four-eyes refusal, the case-file search, the
-//! instance diagram with the current step marked, admin cancel, the IT/EN switch, logout.
+//! instance diagram with the current step marked, admin cancel and retry, the IT/EN switch,
+//! the dashboard page, session expiry and disabled users, logout.
 
 use axum::Router;
 use axum::body::Body;
@@ -352,7 +353,7 @@ both_backends!(admins_retry_failed_instances_marked_on_the_diagram, |backend| as
     assert!(page.body.contains("id=\"flash\""), "{}", page.body);
 });
 
-both_backends!(the_console_speaks_italian_and_english, |backend| async move {
+both_backends!(languages_workflows_dashboard_and_session_end, |backend| async move {
     let Some(c) = setup(backend).await else { return };
     let anna = c.login("anna").await;
     let it = c.get(Some(&anna), "/console/inbox").await;
@@ -373,6 +374,14 @@ both_backends!(the_console_speaks_italian_and_english, |backend| async move {
     assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.body);
     assert!(dashboard.body.contains("href=\"/console/dashboard\" aria-current=\"page\""), "{}", dashboard.body);
     assert_eq!(c.get(Some(&anna), "/console/dashboard?office=MI1").await.status, StatusCode::NOT_FOUND);
+    // Sessions end: a disabled user at once, everyone after 8 hours.
+    let bruno = c.login("bruno").await;
+    c.t.engine.store().execute_raw("UPDATE users SET disabled_at = 1 WHERE username = 'bruno'").await.unwrap();
+    assert_eq!(c.get(Some(&bruno), "/console/inbox").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.try_login("bruno", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(c.get(Some(&anna), "/console/inbox").await.status, StatusCode::OK);
+    c.t.clock.advance(std::time::Duration::from_secs(8 * 3600 + 1));
+    assert_eq!(c.get(Some(&anna), "/console/inbox").await.status, StatusCode::SEE_OTHER);
     let css = c.get(None, "/console/static/console.css").await;
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
     assert!(css.body.contains(":focus-visible"));
