@@ -576,6 +576,7 @@ both_backends!(tasks_are_claimed_commented_and_delegated_over_the_api, |backend|
     }
     let (status, delegated) = app.post("operator", &path("delegate"), json!({"to": "operator2"})).await;
     assert_eq!((status, delegated["assignee"].as_str()), (StatusCode::OK, Some("operator2")), "{delegated}");
+    assert_eq!((delegated["delegated_by"].as_str(), &delegated["escalated"]), (Some("operator"), &Value::Null), "{delegated}");
 
     // The previous holder cannot complete it; the delegate can.
     let (status, body) = app.post("operator", &path("complete"), json!({})).await;

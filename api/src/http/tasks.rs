@@ -92,6 +92,10 @@ pub struct TaskView {
     pub completed_by: Option<String>,
     pub completed: Option<String>,
     pub result: Option<Value>,
+    /// Who handed the task to its assignee last.
+    pub delegated_by: Option<String>,
+    /// When the task escalated to its current role and office.
+    pub escalated: Option<String>,
 }
 
 impl From<TaskRow> for TaskView {
@@ -104,6 +108,8 @@ impl From<TaskRow> for TaskView {
             created: to_rfc3339(t.created_at),
             completed: t.completed_at.map(to_rfc3339),
             result: t.result.as_deref().map(parse),
+            escalated: t.escalated_at.map(to_rfc3339),
+            delegated_by: t.delegated_by,
             id: t.id,
             instance_id: t.instance_id,
             step_id: t.step_id,
