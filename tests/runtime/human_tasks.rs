@@ -335,3 +335,40 @@ both_backends!(claim_unclaim_delegate_and_comment_are_in_the_history, |backend| 
     assert_eq!(data(delegation[0]), json!({"task": task.id, "from": "anna", "to": "bruno"}));
     assert_chain_verifies(&t.engine, &id).await;
 });
+
+const FLAKY_HOOK: &str = r#"workflow: flaky-hook
+version: 1
+title: A hook that fails twice
+steps:
+  - id: review
+    human:
+      title: Review
+      assign: { role: naspi-operator, office: RM1 }
+      notify:
+        assigned: { call: test.email, with: { retryable: smtp.busy, until_attempt: 3 } }
+"#;
+
+both_backends!(a_retryable_hook_is_retried_with_the_same_key, |backend| async move {
+    let Some((t, scripted)) = setup(backend).await else { return };
+    t.engine.deploy(FLAKY_HOOK).await.unwrap();
+    let id = start(&t.engine, "flaky-hook", json!({})).await;
+    t.engine.run_until_idle().await.unwrap();
+    assert_eq!(scripted.calls_to("review").len(), 1);
+    t.clock.advance(Duration::from_secs(9));
+    t.engine.run_until_idle().await.unwrap();
+    assert_eq!(scripted.calls_to("review").len(), 1, "backoff: 10 s");
+    t.clock.advance(Duration::from_secs(1));
+    t.engine.run_until_idle().await.unwrap();
+    t.clock.advance(Duration::from_secs(20));
+    t.engine.run_until_idle().await.unwrap();
+    let calls = scripted.calls_to("review");
+    assert_eq!(calls.iter().map(|c| c.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(calls.iter().all(|c| c.idempotency_key == calls[0].idempotency_key), "one key for every attempt");
+    let rows = history(&t.engine, &id).await;
+    let notified = of_kind(&rows, "task.notified");
+    assert_eq!(notified.len(), 1);
+    assert_eq!(data(notified[0])["attempt"], 3);
+    assert!(of_kind(&rows, "task.notification_failed").is_empty());
+    assert_eq!(open_task(&t.engine, &id).await.status, "open", "the task never waited for its hook");
+    assert_chain_verifies(&t.engine, &id).await;
+});
