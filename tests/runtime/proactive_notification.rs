@@ -5,8 +5,9 @@
 //! small service in this file, since the sandbox has no notice register), and a manual clock
 //! walked hour by hour for sixteen days across the end of summer time in Rome
 //! (2026-10-25 03:00 CEST → 02:00 CET), with citizens becoming eligible on different days and
-//! the process restarted five times: in both 02:30s of the DST night, while an App IO
-//! message settles, while the engine is down across a daily scan, and between two reminders.
+//! the process restarted six times: in both 02:30s of the DST night, while an App IO
+//! message settles, while the engine is down across a daily scan, between two reminders, and
+//! once by dying in the middle of a call (INPS registered a notice, the answer was lost).
 //!
 //! **What "exactly one message" means here.** For each eligible citizen (benefit, fiscal
 //! code, termination) exactly one *notice* is delivered: an App IO message that App IO
@@ -42,6 +43,7 @@ use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
 use pratica_tests::{both_backends, repo_path};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 const WORKFLOW: &str = "proactive-notification";
 const HOUR: Millis = 3_600_000;
@@ -219,6 +221,9 @@ struct InpsState {
     /// notice id → (the key of its first registration, registered_at).
     notices: BTreeMap<String, (String, String)>,
     registrations: Vec<Registration>,
+    /// A fiscal code whose next registration is recorded and then never answered (the
+    /// process dies while it waits), and whom to tell when it arrives.
+    trap: Option<(String, Arc<Notify>)>,
 }
 
 #[derive(Clone, Default)]
@@ -274,16 +279,24 @@ async fn notices(State(inps): State<Inps>, headers: HeaderMap, body: axum::body:
     let (Some(notice_id), Some(fiscal_code)) = (request["notice_id"].as_str(), request["fiscal_code"].as_str()) else {
         return problem(StatusCode::UNPROCESSABLE_ENTITY, "`notice_id` and `fiscal_code` are required");
     };
-    let mut s = inps.lock();
-    let (first, registered_at) = match s.notices.get(notice_id) {
-        Some((first_key, at)) => (*first_key == key, at.clone()),
-        None => {
-            let at = pratica_sandbox::chrono::Utc::now().to_rfc3339();
-            s.notices.insert(notice_id.to_string(), (key.clone(), at.clone()));
-            (true, at)
-        }
+    let (first, registered_at, crashed) = {
+        let mut s = inps.lock();
+        let (first, registered_at) = match s.notices.get(notice_id) {
+            Some((first_key, at)) => (*first_key == key, at.clone()),
+            None => {
+                let at = pratica_sandbox::chrono::Utc::now().to_rfc3339();
+                s.notices.insert(notice_id.to_string(), (key.clone(), at.clone()));
+                (true, at)
+            }
+        };
+        s.registrations.push(Registration { notice_id: notice_id.into(), fiscal_code: fiscal_code.into(), key, first });
+        let crashed = if s.trap.as_ref().is_some_and(|(cf, _)| cf == fiscal_code) { s.trap.take().map(|(_, n)| n) } else { None };
+        (first, registered_at, crashed)
     };
-    s.registrations.push(Registration { notice_id: notice_id.into(), fiscal_code: fiscal_code.into(), key, first });
+    if let Some(crashed) = crashed {
+        crashed.notify_one();
+        std::future::pending::<()>().await;
+    }
     (StatusCode::OK, axum::Json(json!({ "first": first, "registered_at": registered_at }))).into_response()
 }
 
@@ -374,6 +387,25 @@ impl World {
         let mut rows = self.engine.store().instances(&filter).await.unwrap();
         rows.sort_by_key(|r| (r.started_at, r.id.clone()));
         rows
+    }
+
+    /// Fires the schedule due now and works until `person`'s notice has been registered with
+    /// INPS; the process dies right then, before the answer arrives (so before anything is
+    /// committed), and a new process starts a minute later, after the dead one's leases.
+    async fn crash_while_registering(&mut self, person: &Person) {
+        let crashed = Arc::new(Notify::new());
+        self.inps.lock().trap = Some((person.cf.to_string(), crashed.clone()));
+        let engine = self.engine.clone();
+        let work = tokio::spawn(async move {
+            engine.fire_due_schedules().await.unwrap();
+            engine.run_until_idle().await.unwrap();
+        });
+        tokio::time::timeout(Duration::from_secs(30), crashed.notified()).await.expect("the notice is registered");
+        work.abort();
+        let _ = work.await;
+        self.clock.set(self.clock.now() + 60_000);
+        self.restart().await;
+        self.tick().await;
     }
 
     /// A citizen applies: INPS has the application (the scan leaves them out), and the
@@ -526,7 +558,22 @@ both_backends!(each_eligible_citizen_gets_one_notice_across_restarts_and_the_cha
     w.walk_to("2026-10-27T10:00:00Z").await;
     w.apply(&VERDI, "NASPI-2026-000101").await;
 
-    // Rossi becomes eligible on Wednesday; Colombo applies on Sunday 1 November.
+    // Rossi becomes eligible on Wednesday. The process dies after INPS registered his notice
+    // and before the answer was committed: the new process registers it again with the same
+    // Idempotency-Key, gets `first: true` again, and writes to him once.
+    w.walk_to("2026-10-28T05:00:00Z").await;
+    w.clock.set(ms("2026-10-28T06:00:00Z"));
+    w.crash_while_registering(&ROSSI).await;
+    w.walk_to("2026-10-28T08:00:00Z").await;
+    assert_eq!(w.delivered()[ROSSI.cf].app_io_notices, [APP_IO_NOTICE]);
+    {
+        let inps = w.inps.lock();
+        let rossi: Vec<&Registration> = inps.registrations.iter().filter(|r| r.fiscal_code == ROSSI.cf).collect();
+        assert_eq!(rossi.len(), 2, "{rossi:?}");
+        assert_eq!((rossi[0].key.as_str(), rossi[0].first), (rossi[1].key.as_str(), true), "the same key, the same answer");
+    }
+
+    // Colombo applies on Sunday 1 November.
     w.walk_to("2026-11-01T10:00:00Z").await;
     assert_eq!(w.delivered()[ROSSI.cf].app_io_notices, [APP_IO_NOTICE]);
     w.apply(&COLOMBO, "NASPI-2026-000102").await;
