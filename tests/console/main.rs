@@ -156,6 +156,10 @@ async fn operator_console_in_a_real_browser() {
     assert_eq!(task["assignee"], "anna.roma", "the claim reached the server: {task}");
     b.check_page("task", &["#task-form", "#field-protocol", "button[name=\"outcome\"][value=\"approve\"]"]).await;
 
+    // The form itself, as the operator scrolls to it.
+    b.client.execute("document.getElementById('task-form').scrollIntoView({ block: 'start' })", vec![]).await.expect("scroll to the form");
+    b.screenshot("task-form-1280x800").await;
+
     // --- Phase 5: an invalid field is refused with a message next to it and in the summary ---
     // The browser's own constraint checks are switched off so that the server's answer is what is tested.
     b.client.execute("document.getElementById('task-form').noValidate = true", vec![]).await.expect("novalidate");
@@ -171,6 +175,17 @@ async fn operator_console_in_a_real_browser() {
     assert!(described.is_some_and(|d| !d.is_empty()), "the invalid field is not described by its error (aria-describedby)");
     assert_eq!(server.instance(&roma).await["status"], "running", "the invalid form did not move the case");
     b.check_page("task-errors", &["#error-summary", ".field-error", "#field-protocol"]).await;
+
+    // Rejecting needs a reason: without one the reason box carries the error.
+    b.fill("#field-protocol", "INPS-123456").await;
+    let reject = b.find("#task-form button[name=\"outcome\"][value=\"reject\"]").await;
+    b.click_and_wait(&reject).await;
+    assert!(b.exists("#error-summary").await, "a rejection without a reason was not refused: {}", b.body_text().await);
+    let reason = b.find("#reason").await;
+    assert_eq!(reason.attr("aria-invalid").await.expect("aria-invalid").as_deref(), Some("true"), "the reason box is not marked invalid");
+    let described = reason.attr("aria-describedby").await.expect("aria-describedby").unwrap_or_default();
+    assert!(described.contains("reason-error"), "the reason box is not described by its error: {described:?}");
+    assert_eq!(server.instance(&roma).await["status"], "running", "the refused rejection did not move the case");
 
     // --- Phase 6: the valid form moves the case on to the four-eyes step ---
     b.client.execute("document.getElementById('task-form').noValidate = true", vec![]).await.expect("novalidate");
