@@ -382,6 +382,9 @@ both_backends!(languages_workflows_dashboard_and_session_end, |backend| async mo
     assert_eq!(c.get(Some(&anna), "/console/inbox").await.status, StatusCode::OK);
     c.t.clock.advance(std::time::Duration::from_secs(8 * 3600 + 1));
     assert_eq!(c.get(Some(&anna), "/console/inbox").await.status, StatusCode::SEE_OTHER);
+    let missing = c.get(Some(&anna), "/console/nope?lang=en").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("This page does not exist."), "{}", missing.body);
     let css = c.get(None, "/console/static/console.css").await;
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
     assert!(css.body.contains(":focus-visible"));

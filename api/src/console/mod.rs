@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/workflows", get(workflows::list))
         .route("/console/workflows/{name}/{version}", get(workflows::version))
         .route("/console/dashboard", get(dashboard_page))
+        .route("/console/{*rest}", get(not_found_page))
         .layer(axum::middleware::from_fn(remember_lang))
 }
 
@@ -101,6 +102,11 @@ async fn dashboard_page(
     }
 }
 
+/// Unknown console pages: an HTML 404 in the request's language (the API answers JSON).
+async fn not_found_page(lang: Lang) -> Response {
+    layout::bare_error(lang, StatusCode::NOT_FOUND, lang.pick("Questa pagina non esiste.", "This page does not exist."))
+}
+
 async fn css() -> Response {
     let mut response = CSS.into_response();
     let headers = response.headers_mut();
@@ -114,10 +120,7 @@ async fn remember_lang(request: Request, next: Next) -> Response {
     let chosen = i18n::query_param(request.uri().query(), "lang").and_then(|v| Lang::parse(&v));
     let mut response = next.run(request).await;
     if let Some(lang) = chosen {
-        let cookie = format!("lang={}; Path=/console; SameSite=Strict; Max-Age=31536000", lang.tag());
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+        response.headers_mut().append(header::SET_COOKIE, session::set_cookie("lang", lang.tag(), 31_536_000));
     }
     response
 }
