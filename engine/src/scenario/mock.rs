@@ -12,7 +12,9 @@
 //! The attempt comes with the invocation; the iteration is read from the idempotency key
 //! (`instance:step[iteration…]:visit`). A call of a step without a mock fails with
 //! `scenario.unmocked` and fails the scenario, naming the step and the connector; the
-//! built-in `noop` and `log` run for real unless mocked.
+//! built-ins that need nothing outside the process run for real unless mocked: `noop`, `log`,
+//! `identity` (the check characters) and `settings` (with no configured values, so a call
+//! answers its `default`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -159,6 +161,8 @@ impl MockConnector {
             },
             None if builtin == "noop" => Ok(input.clone()),
             None if builtin == "log" => Ok(Value::Null),
+            None if builtin == "identity" => crate::connector::identity::check(input),
+            None if builtin == "settings" => crate::connector::settings::SettingsConnector::default().get(input),
             None => {
                 let msg = format!("step `{step_id}` called `{connector}`, but the scenario has no mock for `{step_id}`");
                 if !state.problems.contains(&msg) {
@@ -259,5 +263,15 @@ mod tests {
         assert!(matches!(e, ConnectorError::Fatal { ref code, .. } if code == "scenario.unmocked"));
         assert_eq!(mock.problems(), vec!["step `fetch` called `inps.contributions`, but the scenario has no mock for `fetch`".to_string()]);
         assert_eq!(mock.calls().len(), 3);
+    }
+
+    #[test]
+    fn identity_and_settings_run_for_real_unless_mocked() {
+        let mock = MockConnector::new(BTreeMap::new());
+        let checked = mock.answer("i", "formal", "identity.check", &json!({"fiscal_code": "RSSMRA80A01H501X"}), "i:formal:1", 1).unwrap();
+        assert_eq!(checked["fiscal_code"]["valid"], json!(false));
+        let setting = mock.answer("i", "limits", "settings.get", &json!({"name": "x", "default": 5000}), "i:limits:1", 1).unwrap();
+        assert_eq!(setting["value"], json!(5000));
+        assert!(mock.problems().is_empty());
     }
 }
