@@ -140,7 +140,7 @@ pub fn write_report(sample: &Path, configured: Settings, a: &Assessment, out: &m
     for th in &thresholds {
         write!(out, " {:>12}", format!("auto@{th}"))?;
     }
-    writeln!(out, "\n  {:>36}{}", "", " (share routed automatically / precision)")?;
+    writeln!(out, "\n  {:>36} (share routed automatically / precision)", "")?;
     for g in &t.grid {
         write!(out, "  {:>7} {:>9} {:>8.3}", g.alpha, pct(g.accuracy), g.log_loss)?;
         for p in &g.sweep {
