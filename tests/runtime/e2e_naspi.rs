@@ -37,6 +37,8 @@ use tokio::process::{Child, Command};
 const APPLICATIONS: usize = 1000;
 /// Submissions accepted before the server is killed.
 const KILL_AFTER: usize = 350;
+/// ... and once this many payments were made, so that the kill falls among payouts.
+const KILL_AMID_PAYMENTS: usize = 40;
 /// Submissions in flight. SQLite: fewer than its pool's 4 connections, so that API starts
 /// waiting for the write lock cannot hold every connection while the worker's transaction
 /// needs one (that stalls the server for the 30 s busy timeout; see the report in the commit).
@@ -382,6 +384,11 @@ async fn thousand_applications(backend: Backend) {
         .map(|_| tokio::spawn(submit_all(http.clone(), base.clone(), token.clone(), apps.clone(), next.clone(), accepted.clone())))
         .collect();
     while accepted.load(Ordering::SeqCst) < KILL_AFTER {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Kill while payouts are being made (or after 60 s whatever happens).
+    let waiting = Instant::now();
+    while sandbox.payments().len() < KILL_AMID_PAYMENTS && waiting.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.kill().await.expect("kill -9 the server");

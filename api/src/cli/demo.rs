@@ -229,6 +229,7 @@ async fn submit_cases(engine: &Engine, sandbox: &pratica_sandbox::Sandbox) -> an
             Scenario::Rejected => "rejected with reasons",
             Scenario::Unclaimed => continue,
         };
+        sandbox.mark_applied(&c.fiscal_code);
         let request = format!("demo-{}", c.fiscal_code);
         start("naspi-preprocessing", app, request, format!("{id} {} {} ({what})", c.first_name, c.last_name)).await?;
     }

@@ -317,7 +317,7 @@ pub fn make_citizen(spec: &Spec<'_>) -> Citizen {
     match spec.scenario {
         Scenario::Clean | Scenario::Unclaimed => {}
         Scenario::Review => {
-            if spec.serial % 2 == 0 {
+            if spec.serial.is_multiple_of(2) {
                 // Declared a dismissal; the UNILAV record says the fixed term expired.
                 archive_reason = "fixed_term_expiry".into();
             } else {

@@ -239,6 +239,12 @@ impl Sandbox {
         }
     }
 
+    /// Records that `fiscal_code` has applied (the eligibility scan leaves them out); reading
+    /// their contributions for an application does the same.
+    pub fn mark_applied(&self, fiscal_code: &str) {
+        self.state.lock().applied.insert(fiscal_code.to_uppercase());
+    }
+
     pub fn citizens(&self) -> Vec<Citizen> {
         self.state.lock().citizens.values().cloned().collect()
     }
@@ -264,7 +270,7 @@ impl Sandbox {
     pub fn retain_connectors(base: &str, keep: &[&str]) -> anyhow::Result<String> {
         let mut doc: toml::Table = toml::from_str(base)?;
         if let Some(toml::Value::Table(connectors)) = doc.get_mut("connectors") {
-            connectors.retain(|name, _| keep.iter().any(|k| *k == name));
+            connectors.retain(|name, _| keep.contains(&name));
         }
         Ok(toml::to_string(&doc)?)
     }
@@ -342,17 +348,30 @@ pub fn router(state: Shared) -> Router {
 }
 
 type S = AxumState<Shared>;
-type Answer = Result<Response, Response>;
+type Answer = Result<Response, Problem>;
 
-fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
-    let body = json!({
-        "type": format!("urn:pratica-sandbox:{code}"),
-        "title": status.canonical_reason().unwrap_or("error"),
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail.into(),
-    });
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+/// An RFC 9457 problem answer.
+struct Problem {
+    status: StatusCode,
+    code: String,
+    detail: String,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": format!("urn:pratica-sandbox:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}
+
+fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+    Problem { status, code: code.to_string(), detail: detail.into() }
 }
 
 fn ok(status: StatusCode, body: Value) -> Answer {
@@ -360,7 +379,7 @@ fn ok(status: StatusCode, body: Value) -> Answer {
 }
 
 /// Reads a JSON object body; anything else is a 400 problem.
-fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
+fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Problem> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(problem(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON object")),
@@ -368,14 +387,14 @@ fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
     }
 }
 
-fn text<'a>(m: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Response> {
+fn text<'a>(m: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Problem> {
     m.get(name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("`{name}` is required (a string)")))
 }
 
-fn a_date(m: &serde_json::Map<String, Value>, name: &str) -> Result<Option<NaiveDate>, Response> {
+fn a_date(m: &serde_json::Map<String, Value>, name: &str) -> Result<Option<NaiveDate>, Problem> {
     match m.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
@@ -385,7 +404,7 @@ fn a_date(m: &serde_json::Map<String, Value>, name: &str) -> Result<Option<Naive
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, Response> {
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
     headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -612,7 +631,7 @@ async fn refund(AxumState(state): S, headers: HeaderMap, body: axum::body::Bytes
     ok(StatusCode::CREATED, answer)
 }
 
-fn appio_key(headers: &HeaderMap) -> Result<(), Response> {
+fn appio_key(headers: &HeaderMap) -> Result<(), Problem> {
     match headers.get("ocp-apim-subscription-key") {
         Some(v) if !v.is_empty() => Ok(()),
         _ => Err(problem(StatusCode::UNAUTHORIZED, "unauthorized", "Ocp-Apim-Subscription-Key is missing")),

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut http, mut smtp): (SocketAddr, SocketAddr) = (([127, 0, 0, 1], 8089).into(), ([127, 0, 0, 1], 2525).into());
     while let Some(arg) = args.next() {
         let mut value = || -> anyhow::Result<SocketAddr> {
-            Ok(args.next().with_context(|| format!("{arg} needs an address"))?.parse().with_context(|| format!("{arg}: not an address"))?)
+            args.next().with_context(|| format!("{arg} needs an address"))?.parse().with_context(|| format!("{arg}: not an address"))
         };
         match arg.as_str() {
             "--listen" => http = value()?,
