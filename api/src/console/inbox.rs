@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use pratica_engine::store::{TaskQuery, TaskRow};
+use pratica_engine::store::{TaskQuery, TaskRow, TaskVisibility};
 
 use super::i18n::query_param;
 use super::layout::{Nav, time};
@@ -33,19 +33,29 @@ impl Filters {
     }
 }
 
-/// The open and claimed tasks `ctx`'s user may see, most urgent first.
+/// The open and claimed tasks `ctx`'s user may see, most urgent first: for operators the same
+/// rule as the API (assigned to them, or in their offices with one of their task roles).
 pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) -> Result<Vec<TaskRow>, crate::http::ApiError> {
     let caller = &ctx.session.caller;
-    let offices = match (caller.role, office) {
-        (Role::Operator, Some(o)) => Some(if caller.offices.iter().any(|c| c == o) { vec![o.to_string()] } else { Vec::new() }),
-        (Role::Operator, None) => Some(caller.offices.clone()),
-        (_, office) => office.map(|o| vec![o.to_string()]),
-    };
+    let store = state.engine().store();
     let mut tasks = Vec::new();
     for status in ["open", "claimed"] {
-        let query = TaskQuery { status: Some(status.into()), offices: offices.clone(), role: None, assignee: None, limit: MAX_TASKS };
-        let rows = state.engine().store().tasks_matching(&query).await.map_err(|e| crate::http::ApiError::Internal(e.into()))?;
-        tasks.extend(rows.into_iter().filter(|t| caller.sees_task(t)));
+        let query = TaskQuery {
+            status: Some(status.into()),
+            offices: office.map(|o| vec![o.to_string()]),
+            role: None,
+            assignee: None,
+            limit: MAX_TASKS,
+        };
+        let rows = match caller.role {
+            Role::Operator => {
+                let to =
+                    TaskVisibility { user: caller.name.clone(), offices: caller.offices.clone(), task_roles: caller.task_roles.clone() };
+                store.tasks_visible(&query, &to).await
+            }
+            _ => store.tasks_matching(&query).await,
+        };
+        tasks.extend(rows.map_err(|e| crate::http::ApiError::Internal(e.into()))?);
     }
     tasks.sort_by(|a, b| (a.due_at.is_none(), a.due_at, a.created_at, &a.id).cmp(&(b.due_at.is_none(), b.due_at, b.created_at, &b.id)));
     Ok(tasks)
