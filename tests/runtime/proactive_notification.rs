@@ -615,6 +615,7 @@ both_backends!(each_eligible_citizen_gets_one_notice_across_restarts_and_the_cha
 
     // The register: one first registration per eligible citizen, with its notice id; every
     // later scan's registration of the same notice was answered `first: false`.
+    let rows = w.instances().await;
     let inps = w.inps.lock();
     let eligible = [&VERDI, &GALLI, &FERRARI, &SARTORI, &COLOMBO, &ROSSI];
     let registered: BTreeSet<&str> = inps.notices.keys().map(String::as_str).collect();
@@ -631,7 +632,6 @@ both_backends!(each_eligible_citizen_gets_one_notice_across_restarts_and_the_cha
 
     // One scan a day at 07:00 in Rome: 05:00Z before the change, 06:00Z after it; Tuesday's
     // ran late (the process was down) but once, for its 07:00. Plus the scan started by hand.
-    let rows = w.instances().await;
     let cron: Vec<&InstanceRow> = rows.iter().filter(|r| r.request_id.as_deref().is_some_and(|id| id.starts_with("cron:"))).collect();
     let mut expected_slots = vec!["2026-10-24T05:00:00.000Z".to_string()];
     let mut day = date("2026-10-25");
