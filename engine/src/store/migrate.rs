@@ -8,6 +8,7 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/sqlite/0004_tokens.sql")),
     (5, include_str!("../../migrations/sqlite/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/sqlite/0006_console_sessions.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_dashboard_indexes.sql")),
 ];
 
 pub(super) const POSTGRES: &[(i64, &str)] = &[
@@ -17,6 +18,7 @@ pub(super) const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/postgres/0004_tokens.sql")),
     (5, include_str!("../../migrations/postgres/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/postgres/0006_console_sessions.sql")),
+    (7, include_str!("../../migrations/postgres/0007_dashboard_indexes.sql")),
 ];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.
