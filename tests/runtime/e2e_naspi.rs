@@ -480,3 +480,58 @@ async fn thousand_applications_sqlite() {
 async fn thousand_applications_postgres() {
     thousand_applications(Backend::Postgres).await;
 }
+
+/// The sandbox's payment service as the connectors see it: the same key returns the first
+/// receipt (200, nothing paid again), a different key with the same body is a new payment, a
+/// reused key with another body is refused; a notice registers once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_payments_are_once_per_key() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = pratica_sandbox::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", sandbox.url());
+    let body = json!({"beneficiary_fiscal_code": "RSSMRA80A01H501U", "beneficiary_name": "Mario Rossi", "method": "bank_account",
+                      "iban": "IT60X0542811101000000123456", "amount_cents": 117836, "currency": "EUR", "remittance": "INPS NASPI X"});
+    let pay = async |key: Option<&str>, body: &Value| {
+        let mut r = http.post(url("/payments/pay")).json(body);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.headers()["x-sandbox"], "true");
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, first) = pay(Some("k1"), &body).await;
+    assert_eq!(status, 201);
+    let (status, again) = pay(Some("k1"), &body).await;
+    assert_eq!((status, &again), (200, &first), "the same key: the first receipt");
+    let (status, other) = pay(Some("k2"), &body).await;
+    assert_eq!(status, 201);
+    assert_ne!(other["payment_id"], first["payment_id"], "another key: a new payment");
+    let mut changed = body.clone();
+    changed["amount_cents"] = json!(1);
+    assert_eq!(pay(Some("k1"), &changed).await.0, 422, "a key reused for another payment");
+    assert_eq!(pay(None, &body).await.0, 400, "no key");
+    let mut bad_iban = body.clone();
+    bad_iban["iban"] = json!("IT65A0542811101000000123456");
+    assert_eq!(pay(Some("k3"), &bad_iban).await.0, 422, "a wrong CIN");
+    let payments = sandbox.payments();
+    assert_eq!(payments.len(), 2);
+    assert_eq!(payments[0].requests, 2);
+
+    let notice = json!({"notice_id": "naspi-deadline-X", "fiscal_code": "RSSMRA80A01H501U", "benefit": "naspi", "deadline": "2026-12-01"});
+    let register = async |key: &str| {
+        let r = http.post(url("/inps/notices")).header("Idempotency-Key", key).json(&notice).send().await.unwrap();
+        r.json::<Value>().await.unwrap()["first"].clone()
+    };
+    assert_eq!(register("n1").await, true);
+    assert_eq!(register("n1").await, true, "a retried registration gets the same answer");
+    assert_eq!(register("n2").await, false, "another registration of the same notice");
+
+    // App IO: a citizen not on App IO is 404; one who is gets a message id.
+    let profile =
+        |cf: &str| http.post(url("/appio/profiles")).header("Ocp-Apim-Subscription-Key", "k").json(&json!({"fiscal_code": cf})).send();
+    assert_eq!(profile("RSSMRA80A01H501U").await.unwrap().status().as_u16(), 200);
+    let not_on_io = sandbox.citizens().into_iter().find(|c| c.app_io == AppIo::NoProfile).unwrap();
+    assert_eq!(profile(&not_on_io.fiscal_code).await.unwrap().status().as_u16(), 404);
+}
