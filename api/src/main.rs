@@ -85,6 +85,7 @@ enum Command {
         /// The sandbox of the external systems (its SMTP server on the next port).
         #[arg(long, default_value = "127.0.0.1:8089", value_name = "ADDR")]
         sandbox: std::net::SocketAddr,
+        /// The demo's database (a new file is created; the same one again shows the same cases).
         #[arg(long, env = "PRATICA_DEMO_DB", default_value = "sqlite://pratica-demo.db")]
         db: String,
         /// Directory of workflow files deployed at start-up.
