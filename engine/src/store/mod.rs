@@ -47,11 +47,18 @@ impl StoreError {
 }
 
 /// A connection pool to one of the backends.
+///
+/// SQLite has one writer at a time. Its writers queue on the [`WriteGate`] *before* taking a
+/// pool connection, so that waiting writers never hold every connection while the writer
+/// that has the lock needs one more (for a read outside its transaction).
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlx::SqlitePool, WriteGate),
     Postgres(sqlx::PgPool),
 }
+
+/// The queue of a process's SQLite writers (see [`Store`]).
+pub type WriteGate = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 /// A write transaction.
 ///
@@ -68,6 +75,9 @@ pub struct Tx {
     jobs: Vec<NewJob>,
     instances: std::collections::HashMap<String, InstanceRow>,
     dirty: std::collections::BTreeSet<String>,
+    /// SQLite: this process's turn to write, released after the commit or rollback (last
+    /// field, so it is dropped after the transaction).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 enum TxInner {
@@ -92,7 +102,7 @@ macro_rules! on_tx {
 macro_rules! on_pool {
     ($store:expr, $f:ident ( $($arg:expr),* )) => {
         match $store {
-            Store::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
+            Store::Sqlite(p, _) => sqlite::$f(p, $($arg),*).await,
             Store::Postgres(p) => postgres::$f(p, $($arg),*).await,
         }
     };
@@ -104,14 +114,14 @@ impl Store {
     /// PostgreSQL accepts `?schema=NAME` to work in (and create) a schema.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let store = if url.starts_with("sqlite:") {
-            Store::Sqlite(sqlite::connect(url).await?)
+            Store::Sqlite(sqlite::connect(url).await?, WriteGate::default())
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Store::Postgres(postgres::connect(url).await?)
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
         match &store {
-            Store::Sqlite(p) => sqlite::migrate(p, migrate::SQLITE, None).await?,
+            Store::Sqlite(p, _) => sqlite::migrate(p, migrate::SQLITE, None).await?,
             Store::Postgres(p) => postgres::migrate(p, migrate::POSTGRES, Some(migrate::POSTGRES_GUARD)).await?,
         }
         Ok(store)
@@ -119,25 +129,36 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Store::Sqlite(_) => "sqlite",
+            Store::Sqlite(..) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = match self {
-            Store::Sqlite(p) => TxInner::Sqlite(sqlite::begin_write(p).await?),
-            Store::Postgres(p) => TxInner::Postgres(postgres::begin_write(p).await?),
+        let (inner, turn) = match self {
+            Store::Sqlite(p, gate) => {
+                let turn = gate.clone().lock_owned().await;
+                (TxInner::Sqlite(sqlite::begin_write(p).await?), Some(turn))
+            }
+            Store::Postgres(p) => (TxInner::Postgres(postgres::begin_write(p).await?), None),
         };
-        Ok(Tx { inner, added_jobs: false, history: Vec::new(), jobs: Vec::new(), instances: Default::default(), dirty: Default::default() })
+        Ok(Tx {
+            inner,
+            added_jobs: false,
+            history: Vec::new(),
+            jobs: Vec::new(),
+            instances: Default::default(),
+            dirty: Default::default(),
+            _turn: turn,
+        })
     }
 
     /// A listener that receives a notification whenever a transaction that added jobs
     /// commits in any process (PostgreSQL), or `None` (SQLite: one process, woken in memory).
     pub async fn job_listener(&self) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
         match self {
-            Store::Sqlite(_) => Ok(None),
+            Store::Sqlite(..) => Ok(None),
             Store::Postgres(p) => {
                 let mut listener = sqlx::postgres::PgListener::connect_with(p).await?;
                 listener.listen(JOBS_CHANNEL).await?;
@@ -257,7 +278,7 @@ impl Store {
     pub async fn is_ready(&self) -> Result<bool, StoreError> {
         let applied = on_pool!(self, applied_migrations())?;
         let expected = match self {
-            Store::Sqlite(_) => migrate::SQLITE,
+            Store::Sqlite(..) => migrate::SQLITE,
             Store::Postgres(_) => migrate::POSTGRES,
         };
         Ok(expected.iter().all(|(v, _)| applied.contains(v)))
@@ -321,7 +342,7 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(p, _) => p.close().await,
             Store::Postgres(p) => p.close().await,
         }
     }

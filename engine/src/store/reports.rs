@@ -187,7 +187,7 @@ impl Store {
             return Err(ReportError::Invalid(format!("at most {MAX_BUCKETS} buckets (asked for {count})")));
         }
         let raw = match self {
-            Store::Sqlite(p) => sqlite_reports::figures(p, filter).await?,
+            Store::Sqlite(p, _) => sqlite_reports::figures(p, filter).await?,
             Store::Postgres(p) => postgres_reports::figures(p, filter).await?,
         };
         Ok(assemble(filter, count, raw))
@@ -196,7 +196,7 @@ impl Store {
     /// The offices named by human tasks, for the dashboard's filter (at most 500).
     pub async fn report_offices(&self) -> Result<Vec<String>, StoreError> {
         match self {
-            Store::Sqlite(p) => sqlite_reports::offices(p).await,
+            Store::Sqlite(p, _) => sqlite_reports::offices(p).await,
             Store::Postgres(p) => postgres_reports::offices(p).await,
         }
     }

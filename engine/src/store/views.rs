@@ -111,7 +111,7 @@ mod postgres_views {
 macro_rules! on_views {
     ($store:expr, $f:ident ( $($arg:expr),* )) => {
         match $store {
-            Store::Sqlite(p) => sqlite_views::$f(p, $($arg),*).await,
+            Store::Sqlite(p, _) => sqlite_views::$f(p, $($arg),*).await,
             Store::Postgres(p) => postgres_views::$f(p, $($arg),*).await,
         }
     };

@@ -21,7 +21,7 @@ const WARMUP: usize = 10;
 async fn status(store: &Store, id: &str) -> anyhow::Result<String> {
     let sql = "SELECT status FROM instances WHERE id = $1";
     Ok(match store {
-        Store::Sqlite(p) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await?,
+        Store::Sqlite(p, _) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await?,
         Store::Postgres(p) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await?,
     })
 }

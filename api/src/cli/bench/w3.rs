@@ -60,7 +60,7 @@ fn spawn_engine(dir: &Path, url: &str, log: &Path) -> anyhow::Result<Child> {
 async fn committed_steps(store: &Store) -> anyhow::Result<i64> {
     let sql = "SELECT COUNT(*) FROM history WHERE kind = 'step.completed'";
     Ok(match store {
-        Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
+        Store::Sqlite(p, _) => sqlx::query_scalar(sql).fetch_one(p).await?,
         Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
     })
 }
