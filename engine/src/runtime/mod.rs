@@ -12,7 +12,9 @@ mod worker;
 
 pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, Published, StartRequest, Started, TaskCompletion, status_of};
 pub use external::{ExternalFailure, ExternalTask};
-pub use machine::{CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskEscalation, TaskNotification, TaskRequest, Transition, apply};
+pub use machine::{
+    CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskEscalation, TaskNotification, TaskRequest, Transition, apply,
+};
 pub use state::{InstanceState, Phase, StepError};
 pub use tasks::{MAX_COMMENT_CHARS, TaskActor, TaskComment, TaskRefusal};
 pub use worker::{Pass, output_of};
