@@ -170,7 +170,9 @@ scenarios:
     );
     let out = pratica().arg("test").arg(&test).assert().code(1);
     let stdout = stdout_of(&out);
-    assert!(stdout.contains("step `limits` called `settings.get`, but the scenario has no mock for `limits`"), "{stdout}");
+    // `settings.get` (the four-eyes threshold) runs for real and answers its default; the payment
+    // service is not built in, so its unmocked call fails the scenario by name.
+    assert!(stdout.contains("step `pay` called `payments.pay`, but the scenario has no mock for `pay`"), "{stdout}");
     assert!(
         stdout.contains("the task entry for `first_approval` (line 13) was not used: no task of `first_approval` was created"),
         "{stdout}"
