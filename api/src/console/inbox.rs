@@ -160,18 +160,18 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
                             @let is_overdue = task.due_at.is_some_and(|d| d < now);
                             tr data-task-id=(task.id) class=[is_overdue.then_some("overdue")] {
                                 th scope="row" { a href=(format!("/console/tasks/{}", task.id)) { (task.title) } }
-                                td {
+                                td data-label=(t("Pratica", "Case")) {
                                     @match keys.get(&task.instance_id).cloned().flatten() {
                                         Some(key) => a href=(format!("/console/cases?q={}", super::i18n::encode(&key))) { (key) },
                                         None => "—",
                                     }
                                 }
-                                td { (task.office.as_deref().unwrap_or("—")) }
-                                td {
+                                td data-label=(t("Ufficio", "Office")) { (task.office.as_deref().unwrap_or("—")) }
+                                td data-label=(t("Stato", "Status")) {
                                     (status_badge(lang, &task.status))
                                     @if let Some(who) = &task.assignee { " " span .assignee { (who) } }
                                 }
-                                td {
+                                td data-label=(t("Scadenza", "Due")) {
                                     @match task.due_at {
                                         Some(due) => {
                                             (time(due))
@@ -180,7 +180,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
                                         None => "—",
                                     }
                                 }
-                                td {
+                                td data-label=(t("Azioni", "Actions")) {
                                     @if can_work && task.assignee.is_none() {
                                         form method="post" action=(format!("/console/tasks/{}/claim", task.id)) .inline {
                                             (super::session::csrf_field(&ctx.session))
