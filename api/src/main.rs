@@ -276,23 +276,7 @@ async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> any
 async fn serve_http_and_work(engine: Engine, addr: &str, schemas: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        serve::shutdown_signal().await;
-        stop.send_replace(true);
-    });
-    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let mut state = pratica_api::http::AppState::new(engine.clone());
-    if let Some(dir) = schemas {
-        state = state.with_schemas(dir);
-    }
-    tokio::try_join!(
-        async { pratica_api::http::serve(listener, state, signal(stopped.clone())).await.context("the HTTP server failed") },
-        async { engine.run_until_stopped(signal(stopped.clone())).await.map_err(anyhow::Error::from) },
-    )?;
-    Ok(())
+    serve::http_and_workers(engine, listener, schemas).await
 }
 
 async fn run_command(command: Command) -> anyhow::Result<ExitCode> {

@@ -139,22 +139,7 @@ pub async fn run(options: DemoOptions, out: &mut impl Write) -> anyhow::Result<(
     print_welcome(out, addr, &sandbox, &created, &started, &config_path)?;
     out.flush()?;
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        serve::shutdown_signal().await;
-        stop.send_replace(true);
-    });
-    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let mut state = crate::http::AppState::new(engine.clone());
-    if let Some(dir) = schemas_dir {
-        state = state.with_schemas(dir);
-    }
-    tokio::try_join!(
-        async { crate::http::serve(listener, state, signal(stopped.clone())).await.context("the HTTP server failed") },
-        async { engine.run_until_stopped(signal(stopped.clone())).await.map_err(anyhow::Error::from) },
-    )?;
+    serve::http_and_workers(engine, listener, schemas_dir).await?;
     drop(sandbox);
     Ok(())
 }

@@ -53,3 +53,30 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// Runs the HTTP API (REST and console) on `listener` and the engine's workers until the
+/// same SIGINT/SIGTERM; task forms are validated against the schemas in `schemas`.
+pub async fn http_and_workers(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    schemas: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let mut state = crate::http::AppState::new(engine.clone());
+    if let Some(dir) = schemas {
+        state = state.with_schemas(dir);
+    }
+    tokio::try_join!(
+        async { crate::http::serve(listener, state, signal(stopped.clone())).await.context("the HTTP server failed") },
+        async { engine.run_until_stopped(signal(stopped.clone())).await.map_err(anyhow::Error::from) },
+    )?;
+    Ok(())
+}

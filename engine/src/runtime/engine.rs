@@ -502,22 +502,7 @@ impl Engine {
             self.persist_effect(tx, &row, effect, now).await?;
         }
         for entry in transition.history {
-            let mut history = HistoryRow {
-                instance_id: row.id.clone(),
-                seq: row.history_seq + 1,
-                at: now,
-                kind: entry.kind,
-                step: entry.step,
-                data: entry.data.to_string(),
-                actor: entry.actor,
-                prev_hash: row.history_head.clone(),
-                hash: String::new(),
-            };
-            history.hash = audit::hash_of(&history);
-            tx.insert_history(&history).await?;
-            let (seq, hash) = (history.seq, history.hash);
-            row.history_seq = seq;
-            row.history_head = hash;
+            chain_history(tx, &mut row, entry, now).await?;
         }
         row.status = status_of(&state.phase).into();
         match &state.phase {
@@ -680,4 +665,30 @@ pub fn status_of(phase: &Phase) -> &'static str {
         Phase::Failed { .. } => "failed",
         Phase::Cancelled => "cancelled",
     }
+}
+
+/// Appends `entry` to the instance's hash-chained history inside `tx`, advancing the chain
+/// head kept on `row` (which the caller writes back with the rest of the transition).
+pub(super) async fn chain_history(
+    tx: &mut Tx,
+    row: &mut InstanceRow,
+    entry: machine::HistoryEntry,
+    now: Millis,
+) -> Result<(), EngineError> {
+    let mut history = HistoryRow {
+        instance_id: row.id.clone(),
+        seq: row.history_seq + 1,
+        at: now,
+        kind: entry.kind,
+        step: entry.step,
+        data: entry.data.to_string(),
+        actor: entry.actor,
+        prev_hash: row.history_head.clone(),
+        hash: String::new(),
+    };
+    history.hash = audit::hash_of(&history);
+    tx.insert_history(&history).await?;
+    row.history_seq = history.seq;
+    row.history_head = history.hash;
+    Ok(())
 }

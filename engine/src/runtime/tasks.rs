@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 
 use super::engine::{Engine, EngineError};
 use super::machine::{CallError, HistoryEntry, TaskEscalation, TaskNotification};
-use crate::audit;
 use crate::clock::Millis;
-use crate::store::{HistoryRow, NewJob, TaskRow, Tx};
+use crate::store::{NewJob, TaskRow, Tx};
 
 /// Job kinds of human tasks.
 pub(super) const ESCALATE_JOB: &str = "task_escalate";
@@ -218,21 +217,7 @@ impl Engine {
         let mut row =
             tx.instance_for_update(instance).await?.ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance.into() })?;
         for entry in entries {
-            let mut history = HistoryRow {
-                instance_id: row.id.clone(),
-                seq: row.history_seq + 1,
-                at: now,
-                kind: entry.kind,
-                step: entry.step,
-                data: entry.data.to_string(),
-                actor: entry.actor,
-                prev_hash: row.history_head.clone(),
-                hash: String::new(),
-            };
-            history.hash = audit::hash_of(&history);
-            tx.insert_history(&history).await?;
-            row.history_seq = history.seq;
-            row.history_head = history.hash;
+            super::engine::chain_history(tx, &mut row, entry, now).await?;
         }
         tx.update_instance(&row).await?;
         Ok(())
