@@ -491,7 +491,7 @@ async fn eligibility(AxumState(state): S, body: axum::body::Bytes) -> Answer {
     let within = m.get("deadline_within_days").and_then(Value::as_u64).unwrap_or(60);
     let quiet = m.get("not_contacted_within_days").and_then(Value::as_u64).unwrap_or(60);
     let limit = m.get("limit").and_then(Value::as_u64).unwrap_or(1000) as usize;
-    let mut s = state.lock();
+    let s = state.lock();
     let mut found = vec![];
     for c in s.citizens.values() {
         let Some(job) = c.terminated_job() else { continue };
@@ -513,11 +513,8 @@ async fn eligibility(AxumState(state): S, body: axum::body::Bytes) -> Answer {
             break;
         }
     }
-    for f in &found {
-        if let Some(cf) = f["fiscal_code"].as_str() {
-            s.contacted.insert(cf.to_string(), as_of);
-        }
-    }
+    // A read: the scan marks nobody as contacted (a retried scan finds the same citizens);
+    // registering a notice does (`notices`).
     ok(StatusCode::OK, json!({"citizens": found}))
 }
 
@@ -527,7 +524,7 @@ async fn notices(AxumState(state): S, headers: HeaderMap, body: axum::body::Byte
     let key = idempotency_key(&headers)?;
     let m = object(&body)?;
     let notice_id = text(&m, "notice_id")?.to_string();
-    text(&m, "fiscal_code")?;
+    let fiscal_code = text(&m, "fiscal_code")?.to_string();
     let mut s = state.lock();
     if let Some(answer) = s.notice_keys.get(&key) {
         return ok(StatusCode::OK, answer.clone());
@@ -537,6 +534,7 @@ async fn notices(AxumState(state): S, headers: HeaderMap, body: axum::body::Byte
         None => {
             let at = now_rfc3339();
             s.notices.insert(notice_id, (at.clone(), key.clone()));
+            s.contacted.insert(fiscal_code, today());
             json!({"first": true, "registered_at": at})
         }
     };
