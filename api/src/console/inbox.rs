@@ -74,13 +74,13 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
     let me = ctx.session.caller.name.clone();
     let now = state.engine().now();
     // The business key of each task's case.
-    let mut keys: HashMap<String, Option<String>> = HashMap::new();
-    for task in &tasks {
-        if !keys.contains_key(&task.instance_id) {
-            let key = state.engine().store().instance(&task.instance_id).await.ok().and_then(|i| i.business_key);
-            keys.insert(task.instance_id.clone(), key);
-        }
-    }
+    let mut ids: Vec<String> = tasks.iter().map(|t| t.instance_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let keys: HashMap<String, Option<String>> = match state.engine().store().business_keys_of(&ids).await {
+        Ok(keys) => keys,
+        Err(e) => return ctx.api_error(crate::http::ApiError::Internal(e.into())),
+    };
     let needle = filters.q.to_lowercase();
     let shown: Vec<&TaskRow> = tasks
         .iter()

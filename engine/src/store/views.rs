@@ -74,6 +74,21 @@ macro_rules! view_queries {
             Ok(rows.iter().map(|r| r.try_get("business_key")).collect::<Result<_, _>>()?)
         }
 
+        pub(super) async fn business_keys_of(pool: &Pool<$Db>, ids: &[String]) -> Result<Vec<(String, Option<String>)>, StoreError> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("SELECT id, business_key FROM instances WHERE id IN ({})", placeholders.join(", "));
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("business_key")?))).collect::<Result<_, sqlx::Error>>()?)
+        }
+
         pub(super) async fn messages_with_key(pool: &Pool<$Db>, key: &str, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
             let rows = sqlx::query(
                 "SELECT id, name, key, payload, published_at, expires_at, consumed_by FROM messages WHERE key = $1 \
@@ -132,6 +147,16 @@ fn prefix_pattern(text: &str) -> String {
 }
 
 impl Store {
+    /// The business key of each of the instances `ids` (absent ids are left out): one query
+    /// for a whole inbox page.
+    pub async fn business_keys_of(&self, ids: &[String]) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+        let mut keys = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            keys.extend(on_views!(self, business_keys_of(chunk))?);
+        }
+        Ok(keys)
+    }
+
     // ---- operator console: sessions ----
 
     /// Stores a new console session.
