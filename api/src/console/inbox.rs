@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use pratica_engine::store::{TaskQuery, TaskRow, TaskVisibility};
+use pratica_engine::store::{TaskQuery, TaskRow};
 
 use super::i18n::query_param;
 use super::layout::{Nav, time};
@@ -36,8 +36,6 @@ impl Filters {
 /// The open and claimed tasks `ctx`'s user may see, most urgent first: for operators the same
 /// rule as the API (assigned to them, or in their offices with one of their task roles).
 pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) -> Result<Vec<TaskRow>, crate::http::ApiError> {
-    let caller = &ctx.session.caller;
-    let store = state.engine().store();
     let mut tasks = Vec::new();
     for status in ["open", "claimed"] {
         let query = TaskQuery {
@@ -47,15 +45,7 @@ pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) ->
             assignee: None,
             limit: MAX_TASKS,
         };
-        let rows = match caller.role {
-            Role::Operator => {
-                let to =
-                    TaskVisibility { user: caller.name.clone(), offices: caller.offices.clone(), task_roles: caller.task_roles.clone() };
-                store.tasks_visible(&query, &to).await
-            }
-            _ => store.tasks_matching(&query).await,
-        };
-        tasks.extend(rows.map_err(|e| crate::http::ApiError::Internal(e.into()))?);
+        tasks.extend(crate::http::tasks::tasks_for(state, &ctx.session.caller, &query).await?);
     }
     tasks.sort_by(|a, b| (a.due_at.is_none(), a.due_at, a.created_at, &a.id).cmp(&(b.due_at.is_none(), b.due_at, b.created_at, &b.id)));
     Ok(tasks)

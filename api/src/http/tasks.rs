@@ -153,16 +153,22 @@ async fn list_tasks(
         return Err(ApiError::invalid_field("limit", format!("`limit` must be between 1 and {MAX_TASKS}")));
     }
     let query = TaskQuery { status: q.status, offices: q.office.map(|o| vec![o]), role: q.role, assignee: q.assignee, limit };
+    let rows = tasks_for(&state, &caller, &query).await?;
+    Ok(Json(rows.into_iter().map(TaskView::from).collect()))
+}
+
+/// The tasks matching `query` that `caller` may see: for operators, those assigned to them or
+/// in their offices with one of their task roles (in SQL); everyone else sees all.
+pub(crate) async fn tasks_for(state: &AppState, caller: &Caller, query: &TaskQuery) -> Result<Vec<TaskRow>, ApiError> {
     let store = state.engine().store();
     let rows = match caller.role {
         Role::Operator => {
             let to = TaskVisibility { user: caller.name.clone(), offices: caller.offices.clone(), task_roles: caller.task_roles.clone() };
-            store.tasks_visible(&query, &to).await
+            store.tasks_visible(query, &to).await
         }
-        _ => store.tasks_matching(&query).await,
+        _ => store.tasks_matching(query).await,
     };
-    let rows = rows.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(rows.into_iter().map(TaskView::from).collect()))
+    rows.map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// One task.

@@ -782,6 +782,19 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        /// A `messages` row (`SELECT id, name, key, payload, published_at, expires_at, consumed_by`).
+        pub(super) fn message_row(r: &$Row) -> Result<MessageRow, sqlx::Error> {
+            Ok(MessageRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                key: r.try_get("key")?,
+                payload: r.try_get("payload")?,
+                published_at: r.try_get("published_at")?,
+                expires_at: r.try_get("expires_at")?,
+                consumed_by: r.try_get("consumed_by")?,
+            })
+        }
+
         pub(super) async fn take_message(tx: &mut Tx, name: &str, key: &str, now: Millis, consumer: &str) -> Result<Option<MessageRow>, StoreError> {
             let sql = format!(
                 "SELECT id, name, key, payload, published_at, expires_at, consumed_by FROM messages \
@@ -789,15 +802,7 @@ macro_rules! shared_queries {
                 $lock
             );
             let Some(r) = sqlx::query(AssertSqlSafe(sql)).bind(name).bind(key).bind(now).fetch_optional(&mut **tx).await? else { return Ok(None) };
-            let m = MessageRow {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                key: r.try_get("key")?,
-                payload: r.try_get("payload")?,
-                published_at: r.try_get("published_at")?,
-                expires_at: r.try_get("expires_at")?,
-                consumed_by: Some(consumer.to_string()),
-            };
+            let m = MessageRow { consumed_by: Some(consumer.to_string()), ..message_row(&r)? };
             sqlx::query("UPDATE messages SET consumed_by = $2 WHERE id = $1").bind(&m.id).bind(consumer).execute(&mut **tx).await?;
             Ok(Some(m))
         }

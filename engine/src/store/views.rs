@@ -15,7 +15,7 @@ pub struct ConsoleSession {
 }
 
 macro_rules! view_queries {
-    ($Db:ty, $Row:ty) => {
+    ($Db:ty, $Row:ty, $message_row:path) => {
         use sqlx::{Pool, Row as _};
 
         use super::{ConsoleSession, MessageRow, StoreError};
@@ -98,28 +98,17 @@ macro_rules! view_queries {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            let map = |r: &$Row| -> Result<MessageRow, sqlx::Error> {
-                Ok(MessageRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    key: r.try_get("key")?,
-                    payload: r.try_get("payload")?,
-                    published_at: r.try_get("published_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    consumed_by: r.try_get("consumed_by")?,
-                })
-            };
-            Ok(rows.iter().map(map).collect::<Result<_, _>>()?)
+            Ok(rows.iter().map($message_row).collect::<Result<_, _>>()?)
         }
     };
 }
 
 mod sqlite_views {
-    view_queries!(sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+    view_queries!(sqlx::Sqlite, sqlx::sqlite::SqliteRow, crate::store::sqlite::message_row);
 }
 
 mod postgres_views {
-    view_queries!(sqlx::Postgres, sqlx::postgres::PgRow);
+    view_queries!(sqlx::Postgres, sqlx::postgres::PgRow, crate::store::postgres::message_row);
 }
 
 /// Calls the same-named function of the store's backend.
