@@ -4,7 +4,9 @@
 //! - [`definition`]: the YAML workflow language — parse with positions, validate against the
 //!   JSON Schema and semantic rules, compile to a [`plan::Plan`].
 //! - [`plan`]: the immutable, versioned, surface-independent execution plan.
-//! - [`expr`]: `${ jq }` expressions (jaq), compiled at load time.
+//! - [`expr`]: `${ jq }` expressions (jaq), compiled at load time, sandboxed to the case data.
+//! - [`budget`]: the limits every expression and template is evaluated under, and the
+//!   evaluator threads transitions run on.
 //! - [`template`]: `{{ handlebars }}` text in strict mode.
 //! - [`duration`]: `30s`, `5m`, `2h`, `5d` durations.
 //! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
@@ -13,6 +15,7 @@
 //! - [`scenario`]: analysts' workflow tests (`*.test.yaml`): mocked connectors, simulated time, expectations.
 
 pub mod audit;
+pub mod budget;
 pub mod clock;
 pub mod connector;
 pub mod definition;

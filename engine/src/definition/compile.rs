@@ -532,6 +532,23 @@ impl<'a> Compiler<'a> {
             );
         }
         if let Some(name) = &t.webhook {
+            if let Some(secret) = &t.secret
+                && !self.catalog.any_webhook_secret
+                && !crate::trigger::webhook::is_webhook_secret(secret)
+            {
+                let prefix = crate::trigger::webhook::SECRET_PREFIX;
+                self.report(
+                    Diagnostic::new(
+                        code::WEBHOOK_SECRET,
+                        format!("secret `{secret}` is not declared for webhooks: a webhook may only use a secret whose name starts with `{prefix}`"),
+                    )
+                    .at(self.at(&format!("{p}/secret")))
+                    .pointer(format!("{p}/secret"))
+                    .hint(format!(
+                        "ask the administrator for a webhook secret in pratica.toml, e.g. `{prefix}{name} = {{ env = \"...\" }}` under [secrets]; connector credentials cannot sign webhooks"
+                    )),
+                );
+            }
             return Some(Trigger::Webhook { name: name.clone(), secret: t.secret.clone(), input });
         }
         if t.secret.is_some() {
@@ -642,7 +659,23 @@ impl<'a> Compiler<'a> {
                 );
                 None
             }
-            Err(ExprError::Eval { .. }) => None,
+            Err(e @ (ExprError::Unavailable { offset, .. } | ExprError::Unbounded { offset, .. })) => {
+                let (code, hint) = match e {
+                    ExprError::Unavailable { .. } => (
+                        code::UNAVAILABLE_BUILTIN,
+                        "expressions see only the case data: .input, .steps.<id>.output, .vars, .business_key, .instance; `now` is the engine's clock",
+                    ),
+                    _ => (code::UNBOUNDED, "bound the loop (limit(n; ...), a condition that becomes false) or write the rule as a decision table"),
+                };
+                self.report(
+                    Diagnostic::new(code, format!("expression `{}` is refused: {e}", inner.trim()))
+                        .at(self.inside(pointer, inner, offset).or_else(|| self.at(pointer)))
+                        .pointer(pointer.to_string())
+                        .hint(hint),
+                );
+                None
+            }
+            Err(ExprError::Eval { .. } | ExprError::Budget { .. }) => None,
         }
     }
 
@@ -681,7 +714,16 @@ impl<'a> Compiler<'a> {
                 );
                 None
             }
-            Err(TemplateError::Render(_)) => None,
+            Err(TemplateError::Refused { message, offset }) => {
+                self.report(
+                    Diagnostic::new(code::UNBOUNDED, format!("text template is refused: {message}"))
+                        .at(self.inside(pointer, text, offset).or_else(|| self.at(pointer)))
+                        .pointer(pointer.to_string())
+                        .hint("templates may use placeholders, #if, #unless, #each, #with and lookup"),
+                );
+                None
+            }
+            Err(TemplateError::Render(_) | TemplateError::Budget(_)) => None,
         }
     }
 

@@ -31,6 +31,8 @@ pub mod code {
     pub const BAD_EXPRESSION: &str = "WF0301";
     pub const BAD_TEMPLATE: &str = "WF0302";
     pub const MIXED_EXPRESSION: &str = "WF0303";
+    pub const UNAVAILABLE_BUILTIN: &str = "WF0305";
+    pub const UNBOUNDED: &str = "WF0306";
     pub const UNKNOWN_STEP_REFERENCE: &str = "WF0304";
     pub const UNKNOWN_INPUT_SCHEMA: &str = "WF0401";
     pub const UNKNOWN_FORM_SCHEMA: &str = "WF0402";
@@ -41,6 +43,7 @@ pub mod code {
     pub const SEPARATE_FROM: &str = "WF0209";
     pub const RESERVED_NAME: &str = "WF0106";
     pub const NOTIFY_HOOK: &str = "WF0210";
+    pub const WEBHOOK_SECRET: &str = "WF0211";
 }
 
 /// A position in the source: 1-based line and column (in characters), and the length of the
