@@ -11,6 +11,7 @@ use pratica_api::cli::graph::{self, GraphFormat};
 use pratica_api::cli::run::{RunEnd, RunOptions};
 use pratica_api::cli::{history, run, serve, token, validate};
 use pratica_api::config::Config;
+use pratica_api::http::auth::TokenAccess;
 use pratica_api::registry::build_registry;
 use pratica_engine::clock::SystemClock;
 use pratica_engine::runtime::{Engine, EngineConfig};
@@ -176,6 +177,9 @@ enum TokenCommand {
         /// A task role (candidate group) whose human tasks an operator works, e.g. naspi-operator (repeatable).
         #[arg(long = "task-role")]
         task_roles: Vec<String>,
+        /// Limit a worker token to this external-task topic, e.g. naspi.scoring (repeatable; default: any topic).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -272,6 +276,12 @@ async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> any
     Ok((engine, config))
 }
 
+/// The database alone, for the commands that only read it (`history`, `audit verify`): they
+/// build no connectors, so they work without the connectors' secrets in the environment.
+async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
+    Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))
+}
+
 /// Runs the HTTP API on `addr` and the engine's workers until the same SIGINT/SIGTERM.
 async fn serve_http_and_work(engine: Engine, addr: &str, schemas: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -342,8 +352,9 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::History { instance, db } => {
-            let (engine, _) = engine_for(&db, EngineConfig::default(), false).await?;
-            history::print_history(engine.store(), &instance, &mut out).await?;
+            // Reading history needs the database only: no connectors, so no secrets.
+            let store = open_store(&db).await?;
+            history::print_history(&store, &instance, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Classify(args) => pratica_api::cli::classify::run(args, &mut out).map(|()| ExitCode::SUCCESS),
@@ -359,9 +370,10 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token { command } => {
             let now = chrono::Utc::now().timestamp_millis();
             match command {
-                TokenCommand::Create { name, role, offices, task_roles, db } => {
+                TokenCommand::Create { name, role, offices, task_roles, topics, db } => {
                     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
-                    token::create(&store, &name, &role, &offices, &task_roles, now, &mut out).await?;
+                    let access = TokenAccess { offices: &offices, task_roles: &task_roles, topics: &topics };
+                    token::create(&store, &name, &role, access, now, &mut out).await?;
                 }
                 TokenCommand::List { db } => {
                     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
@@ -382,8 +394,8 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { instance, db } } => {
-            let (engine, _) = engine_for(&db, EngineConfig::default(), false).await?;
-            let broken = history::verify(engine.store(), instance.as_deref(), &mut out).await?;
+            let store = open_store(&db).await?;
+            let broken = history::verify(&store, instance.as_deref(), &mut out).await?;
             Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }

@@ -133,7 +133,8 @@ fn http_auth(table: &toml::Table, secrets: &Secrets) -> Result<HttpAuth, String>
             client_secret: secret(table, "client_secret", secrets)?,
             scope: table.get("scope").and_then(toml::Value::as_str).map(String::from),
         }),
-        other => Err(format!("auth `type` must be bearer, basic, api_key or oauth2, not {other:?}")),
+        Some(other) => Err(format!("auth `type` must be bearer, basic, api_key or oauth2, not `{other}`")),
+        None => Err("auth needs a `type`: bearer, basic, api_key or oauth2".into()),
     }
 }
 

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pratica_api::http::auth::{Role, TokenAccess, create_token_with_access};
 use pratica_api::http::{AppState, serve};
 use pratica_engine::clock::{Clock, ManualClock, SystemClock};
 use pratica_engine::connector::Registry;
@@ -122,6 +123,20 @@ impl App {
             assert!(tokio::time::Instant::now() < give_up, "instance never became {status}: {row:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A client that sends `token`.
+    fn client_for(&self, token: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
+    }
+
+    /// A new API token of `role`, limited to `topics` (none: any).
+    async fn token(&self, name: &str, role: Role, topics: &[&str]) -> String {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let access = TokenAccess { topics: &topics, ..TokenAccess::default() };
+        create_token_with_access(self.engine.store(), name, role, access, T0).await.unwrap()
     }
 
     fn advance(&self, by: Duration) {
@@ -328,7 +343,7 @@ both_backends!(extend_lock_keeps_the_task_and_results_need_the_current_lock, |ba
     // Only the holder of the lock may extend it.
     let other = app.post(&format!("/{task_id}/extend-lock"), json!({"worker": "w2", "lock": lock, "lock_ms": 10_000})).await;
     assert_eq!(other.status(), StatusCode::CONFLICT);
-    let wrong_lock = app.post(&format!("/{task_id}/extend-lock"), json!({"worker": "w1", "lock": lock.as_i64().unwrap() + 1})).await;
+    let wrong_lock = app.post(&format!("/{task_id}/extend-lock"), json!({"worker": "w1", "lock": "0".repeat(32)})).await;
     assert_eq!(wrong_lock.status(), StatusCode::CONFLICT);
 
     app.advance(Duration::from_millis(500));
@@ -371,6 +386,74 @@ both_backends!(an_expired_lock_refuses_the_result_and_frees_the_task, |backend| 
         app.post(&format!("/{}/complete", second["id"]), json!({"worker": "w2", "lock": second["lock"], "output": {"pages": 2}})).await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
     assert_eq!(output_of(&app.wait_for_status(&id, "completed").await), json!({"read": true, "pages": 2}));
+});
+
+/// A problem document's status and code.
+async fn problem_code(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "application/problem+json", "status {status}");
+    let body: Value = response.json().await.unwrap();
+    (status, body["code"].as_str().unwrap_or_default().to_string(), body["detail"].as_str().unwrap_or_default().to_string())
+}
+
+both_backends!(another_worker_token_cannot_complete_fail_or_extend_a_lock_it_did_not_fetch, |backend| async move {
+    let Some(app) = spawn_app(backend, Time::Manual).await else { return };
+    app.deploy(CATCHING).await;
+    let id = app.start("ocr-with-fallback", json!({"document_id": "D-6"})).await;
+    let task = app.fetch("w1", json!({})).await.remove(0);
+    let lock = task["lock"].as_str().expect("the lock is text").to_string();
+    assert!(lock.len() == 32 && lock.chars().all(|c| c.is_ascii_hexdigit()), "128 random bits, hex: {lock}");
+
+    // Worker B has a valid worker token, the task id, the lock, and claims to be `w1`.
+    let intruder = app.client_for(&app.token("intruders", Role::Worker, &[]).await);
+    let forged = |path: &str, body: Value| intruder.post(app.tasks_url(&format!("/{}/{path}", task["id"]))).json(&body).send();
+    let attempts = [
+        ("complete", json!({"worker": "w1", "lock": lock, "output": {"pages": 666}})),
+        ("fail", json!({"worker": "w1", "lock": lock, "code": "document.unreadable"})),
+        ("extend-lock", json!({"worker": "w1", "lock": lock, "lock_ms": 3_600_000})),
+    ];
+    for (path, body) in attempts {
+        let (status, code, detail) = problem_code(forged(path, body).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (409, "lock_not_owned"), "{path}: {detail}");
+        assert!(detail.contains("another API token"), "{detail}");
+    }
+    // Nothing the intruder sent took effect: the owner still holds the lock and completes.
+    let done = app.post(&format!("/{}/complete", task["id"]), json!({"worker": "w1", "lock": lock, "output": {"pages": 2}})).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    assert_eq!(output_of(&app.wait_for_status(&id, "completed").await), json!({"read": true, "pages": 2}));
+
+    // The history names the token that reported the result, not just the declared name.
+    let viewer = app.client_for(&app.token("auditor", Role::Viewer, &[]).await);
+    let history: Vec<Value> = viewer.get(app.url(&format!("/api/v1/instances/{id}/history"))).send().await.unwrap().json().await.unwrap();
+    let reports: Vec<&Value> = history.iter().filter(|h| h["kind"].as_str().is_some_and(|k| k.starts_with("external."))).collect();
+    assert_eq!(reports.len(), 1, "{history:?}");
+    assert_eq!((reports[0]["kind"].as_str(), reports[0]["step"].as_str()), (Some("external.completed"), Some("ocr")));
+    assert_eq!(reports[0]["actor"], "ocr-workers");
+    assert_eq!(reports[0]["data"], json!({"task": task["id"], "topic": TOPIC, "attempt": 1, "token": "ocr-workers", "worker": "w1"}));
+});
+
+both_backends!(a_topic_limited_token_fetches_and_completes_only_its_topics, |backend| async move {
+    let Some(app) = spawn_app(backend, Time::Manual).await else { return };
+    app.deploy(CATCHING).await;
+    let id = app.start("ocr-with-fallback", json!({"document_id": "D-7"})).await;
+    let scorer = app.client_for(&app.token("scorers", Role::Worker, &["naspi.scoring", "naspi.ranking"]).await);
+    let fetch =
+        |topic: &str| scorer.post(app.tasks_url("/fetch-and-lock")).json(&json!({"worker": "s1", "topic": topic, "wait_ms": 0})).send();
+    let (status, code, detail) = problem_code(fetch(TOPIC).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (403, "topic_forbidden"), "{detail}");
+    assert!(detail.contains("`naspi.scoring`, `naspi.ranking`") && detail.contains(TOPIC), "{detail}");
+    let allowed = fetch("naspi.scoring").await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(allowed.json::<Vec<Value>>().await.unwrap(), Vec::<Value>::new());
+
+    // The OCR task stays for the token allowed its topic; the scorer cannot report on it.
+    let task = app.fetch("w1", json!({})).await.remove(0);
+    let body = json!({"worker": "w1", "lock": task["lock"], "output": {}});
+    let refused = scorer.post(app.tasks_url(&format!("/{}/complete", task["id"]))).json(&body).send().await.unwrap();
+    assert_eq!(problem_code(refused).await.1, "lock_not_owned");
+    let done = app.post(&format!("/{}/complete", task["id"]), json!({"worker": "w1", "lock": task["lock"], "output": {"pages": 7}})).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    assert_eq!(output_of(&app.wait_for_status(&id, "completed").await), json!({"read": true, "pages": 7}));
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,14 +522,16 @@ async fn bad_requests_get_problem_documents_with_stable_codes() {
         ("/fetch-and-lock", json!({"worker": " ", "topic": TOPIC}), 422, "invalid_field", Some("worker")),
         ("/fetch-and-lock", json!({"worker": "w", "topic": TOPIC, "max_task": 5}), 422, "invalid_field", Some("max_task")),
         ("/7/complete", json!({"worker": "w"}), 422, "invalid_field", Some("lock")),
-        ("/7/fail", json!({"worker": "w", "lock": 1}), 422, "invalid_field", Some("code")),
-        ("/7/fail", json!({"worker": "w", "lock": 1, "code": "has space"}), 422, "invalid_field", Some("code")),
-        ("/7/fail", json!({"worker": "w", "lock": 1, "code": "x", "retry_after_ms": -1}), 422, "invalid_field", Some("retry_after_ms")),
-        ("/7/extend-lock", json!({"worker": "w", "lock": 1, "lock_ms": 0}), 422, "invalid_field", Some("lock_ms")),
-        ("/7/complete", json!({"worker": "w", "lock": 1}), 409, "lock_lost", None),
-        ("/7/fail", json!({"worker": "w", "lock": 1, "code": "x"}), 409, "lock_lost", None),
-        ("/7/extend-lock", json!({"worker": "w", "lock": 1}), 409, "lock_lost", None),
-        ("/seven/complete", json!({"worker": "w", "lock": 1}), 404, "not_found", None),
+        ("/7/complete", json!({"worker": "w", "lock": 1}), 422, "invalid_field", Some("lock")),
+        ("/7/complete", json!({"worker": "w", "lock": ""}), 422, "invalid_field", Some("lock")),
+        ("/7/fail", json!({"worker": "w", "lock": "l-1"}), 422, "invalid_field", Some("code")),
+        ("/7/fail", json!({"worker": "w", "lock": "l-1", "code": "has space"}), 422, "invalid_field", Some("code")),
+        ("/7/fail", json!({"worker": "w", "lock": "l-1", "code": "x", "retry_after_ms": -1}), 422, "invalid_field", Some("retry_after_ms")),
+        ("/7/extend-lock", json!({"worker": "w", "lock": "l-1", "lock_ms": 0}), 422, "invalid_field", Some("lock_ms")),
+        ("/7/complete", json!({"worker": "w", "lock": "l-1"}), 409, "lock_lost", None),
+        ("/7/fail", json!({"worker": "w", "lock": "l-1", "code": "x"}), 409, "lock_lost", None),
+        ("/7/extend-lock", json!({"worker": "w", "lock": "l-1"}), 409, "lock_lost", None),
+        ("/seven/complete", json!({"worker": "w", "lock": "l-1"}), 404, "not_found", None),
     ];
     for (path, body, status, code, field) in cases {
         let (got, problem) = problem(app.post(path, body.clone()).await).await;
@@ -461,7 +546,7 @@ async fn bad_requests_get_problem_documents_with_stable_codes() {
     assert_eq!((status, body["code"].as_str()), (400, Some("malformed_json")));
     let (status, body) = problem(raw("/fetch-and-lock", "text/plain", r#"{"worker": "w", "topic": "t"}"#).await.unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")));
-    let big = format!(r#"{{"worker": "w", "lock": 1, "output": "{}"}}"#, "x".repeat(1024 * 1024));
+    let big = format!(r#"{{"worker": "w", "lock": "l-1", "output": "{}"}}"#, "x".repeat(1024 * 1024));
     let (status, body) = problem(raw("/7/complete", "application/json", &big).await.unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")));
     let (status, body) = problem(app.http.get(app.tasks_url("/fetch-and-lock")).send().await.unwrap()).await;

@@ -24,4 +24,5 @@ mod openapi;
 mod pec_routing;
 mod proactive_notification;
 mod secrets;
+mod security_connectors;
 mod triggers;

@@ -105,7 +105,9 @@ async fn report_waiting(engine: &Engine, id: &str, next: Option<i64>, out: &mut 
     let tasks =
         engine.store().tasks(&TaskFilter { instance_id: Some(id.into()), status: Some("open".into()), ..Default::default() }).await?;
     for t in tasks {
-        writeln!(out, "  human task {} \"{}\" for role {:?} office {:?}", t.id, t.title, t.role, t.office)?;
+        let role = t.role.as_deref().unwrap_or("(any)");
+        let office = t.office.as_deref().unwrap_or("(any)");
+        writeln!(out, "  human task {} \"{}\" for role {role} office {office}", t.id, t.title)?;
     }
     if let Some(t) = next {
         writeln!(out, "  next timer or retry due at {}", pratica_engine::clock::to_rfc3339(t))?;

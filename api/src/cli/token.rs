@@ -1,5 +1,6 @@
 //! `pratica token create|list|revoke` (API tokens) and `pratica user create` (console users),
-//! each with its offices and task roles (`--office`, `--task-role`, repeatable).
+//! each with its offices and task roles (`--office`, `--task-role`, repeatable); worker
+//! tokens may be limited to external-task topics (`--topic`, repeatable).
 
 use std::io::{BufRead, Write};
 
@@ -38,6 +39,18 @@ fn check_task_roles(task_roles: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn check_topics(role: Role, topics: &[String]) -> anyhow::Result<()> {
+    if !topics.is_empty() && role != Role::Worker {
+        bail!("--topic limits worker tokens; a `{role}` token cannot have topics");
+    }
+    for t in topics {
+        if t.is_empty() || t.len() > 200 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bail!("topic `{t}`: use 1 to 200 characters without spaces");
+        }
+    }
+    Ok(())
+}
+
 /// The offices and task roles of a token or user.
 #[derive(Debug, Clone, Copy)]
 pub struct Access<'a> {
@@ -45,21 +58,22 @@ pub struct Access<'a> {
     pub task_roles: &'a [String],
 }
 
-/// Creates a token and prints it (the only time it is shown).
+/// Creates a token and prints it (the only time it is shown). `topics` limits a worker
+/// token to those external-task topics (empty: any).
 pub async fn create(
     store: &Store,
     name: &str,
     role: &str,
-    offices: &[String],
-    task_roles: &[String],
+    access: auth::TokenAccess<'_>,
     now: i64,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     check_name("token name", name)?;
     let role = parse_role(role)?;
-    check_offices(role, offices)?;
-    check_task_roles(task_roles)?;
-    let token = match auth::create_token_with_task_roles(store, name, role, offices, task_roles, now).await {
+    check_offices(role, access.offices)?;
+    check_task_roles(access.task_roles)?;
+    check_topics(role, access.topics)?;
+    let token = match auth::create_token_with_access(store, name, role, access, now).await {
         Err(StoreError::Conflict { .. }) => bail!("a token named `{name}` already exists"),
         other => other?,
     };
@@ -69,15 +83,16 @@ pub async fn create(
 
 /// Lists tokens by name (never their text).
 pub async fn list(store: &Store, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<25} revoked", "name", "role", "offices", "task roles", "created")?;
+    writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<24} {:<25} revoked", "name", "role", "offices", "task roles", "topics", "created")?;
     let list = |json: &str| {
         let items: Vec<String> = serde_json::from_str(json).unwrap_or_default();
         if items.is_empty() { "-".to_string() } else { items.join(",") }
     };
     for t in store.tokens().await? {
-        let (offices, task_roles) = (list(&t.offices), list(&t.task_roles));
+        let (offices, task_roles, topics) = (list(&t.offices), list(&t.task_roles), list(&t.topics));
         let revoked = t.revoked_at.map(to_rfc3339).unwrap_or_else(|| "-".into());
-        writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<25} {revoked}", t.name, t.role, offices, task_roles, to_rfc3339(t.created_at))?;
+        let created = to_rfc3339(t.created_at);
+        writeln!(out, "{:<24} {:<9} {:<16} {:<24} {:<24} {created:<25} {revoked}", t.name, t.role, offices, task_roles, topics)?;
     }
     Ok(())
 }

@@ -16,6 +16,10 @@
 //! | claim, unclaim, complete, delegate, comment on tasks | ✓ | | visible | | |
 //! | external-task protocol | ✓ | | | ✓ | |
 //!
+//! A worker token may be limited to some external-task topics (`pratica token create --role
+//! worker --topic naspi.scoring`, repeatable): it then fetches, completes, fails and extends
+//! only tasks of those topics ([`WorkerTopics`]).
+//!
 //! An operator's visible tasks are those assigned to them and those of their offices whose
 //! role is one of their task roles (or that name no role) — [`Caller::sees_task`]. An
 //! operator never learns of other tasks: listing filters them out and any other access
@@ -121,6 +125,12 @@ impl Permission {
     }
 }
 
+/// The external-task topics the caller's API token is limited to (empty: any topic). Set
+/// beside the [`Caller`] whenever a bearer token is authenticated; the external-task routes
+/// refuse other topics with `403 topic_forbidden`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerTopics(pub Vec<String>);
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -172,13 +182,14 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let caller = authenticate(parts, state).await?;
+        let (caller, topics) = authenticate(parts, state).await?;
         parts.extensions.insert(caller.clone());
+        parts.extensions.insert(topics);
         Ok(caller)
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Caller, WorkerTopics), ApiError> {
     let missing = || ApiError::Unauthenticated("send `Authorization: Bearer <token>` with an API token (`pratica token create`)".into());
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
     let value = value.to_str().map_err(|_| missing())?;
@@ -196,7 +207,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     let role = Role::parse(&row.role).ok_or_else(refused)?;
     let offices = serde_json::from_str(&row.offices).unwrap_or_default();
     let task_roles = serde_json::from_str(&row.task_roles).unwrap_or_default();
-    Ok(Caller { name: row.name, role, offices, task_roles })
+    // A topic list that cannot be read limits the token to no topic at all, never to all.
+    let topics = serde_json::from_str(&row.topics).unwrap_or_else(|_| vec![String::new()]);
+    Ok((Caller { name: row.name, role, offices, task_roles }, WorkerTopics(topics)))
 }
 
 /// Middleware for the external-task routes: worker or admin tokens only.
@@ -228,6 +241,27 @@ pub async fn create_token_with_task_roles(
     task_roles: &[String],
     now: pratica_engine::clock::Millis,
 ) -> Result<String, pratica_engine::store::StoreError> {
+    create_token_with_access(store, name, role, TokenAccess { offices, task_roles, topics: &[] }, now).await
+}
+
+/// What a new token may reach besides its role: offices and task roles (operators), and the
+/// external-task topics (workers; empty: any).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenAccess<'a> {
+    pub offices: &'a [String],
+    pub task_roles: &'a [String],
+    pub topics: &'a [String],
+}
+
+/// Creates a token with its offices, task roles and topics, and returns its text.
+pub async fn create_token_with_access(
+    store: &pratica_engine::store::Store,
+    name: &str,
+    role: Role,
+    access: TokenAccess<'_>,
+    now: pratica_engine::clock::Millis,
+) -> Result<String, pratica_engine::store::StoreError> {
+    let TokenAccess { offices, task_roles, topics } = access;
     let token = generate_token();
     let row = pratica_engine::store::TokenRow {
         name: name.to_string(),
@@ -235,6 +269,7 @@ pub async fn create_token_with_task_roles(
         role: role.as_str().to_string(),
         offices: serde_json::to_string(offices).expect("strings serialize"),
         task_roles: serde_json::to_string(task_roles).expect("strings serialize"),
+        topics: serde_json::to_string(topics).expect("strings serialize"),
         created_at: now,
         revoked_at: None,
     };

@@ -12,7 +12,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pratica_engine::runtime::EngineError;
+use pratica_engine::runtime::{EngineError, ExternalRefusal};
 use pratica_engine::store::StoreError;
 use serde::Serialize;
 
@@ -156,6 +156,13 @@ impl From<EngineError> for ApiError {
 fn from_engine(error: EngineError) -> ApiError {
     match error {
         EngineError::LockLost(m) => ApiError::LockLost(m),
+        EngineError::External(refusal) => {
+            let (status, title) = match refusal {
+                ExternalRefusal::NotOwned(_) => (StatusCode::CONFLICT, "Lock not owned"),
+                ExternalRefusal::TopicForbidden(_) => (StatusCode::FORBIDDEN, "Topic forbidden"),
+            };
+            ApiError::problem(status, refusal.code(), title, refusal.to_string())
+        }
         EngineError::NotFound { .. } | EngineError::Store(StoreError::NotFound { .. }) | EngineError::UnknownWorkflow(_) => {
             ApiError::NotFound(error.to_string())
         }

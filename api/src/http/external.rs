@@ -8,24 +8,32 @@
 //! | `POST /api/v1/external-tasks/{id}/fail` | `{worker, lock, code, message?, retryable?, retry_after_ms?}` | `204` |
 //! | `POST /api/v1/external-tasks/{id}/extend-lock` | `{worker, lock, lock_ms?}` | `200 {lock_expires_at, lock_expires}` |
 //!
-//! A result or extension sent without the lock (it expired, another worker took the task
-//! over, or the task is already finished) is refused with `409 lock_lost`: the worker must
-//! drop its result, since someone else is doing or has done the work.
+//! A lock is an opaque random string bound to the API token that fetched the task (and the
+//! `worker` name it declared). A result or extension sent without the lock (it expired,
+//! another worker took the task over, or the task is already finished) is refused with
+//! `409 lock_lost`: the worker must drop its result, since someone else is doing or has done
+//! the work. The current lock presented with another token is refused with
+//! `409 lock_not_owned`, whatever `worker` says. A token limited to some topics
+//! (`pratica token create --role worker --topic ...`) is refused any other topic with
+//! `403 topic_forbidden`. The instance's history names the token that reported a result
+//! (`external.completed`, `external.failed`).
 
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use pratica_engine::clock::{Millis, to_rfc3339};
-use pratica_engine::runtime::{ExternalFailure, ExternalTask};
+use pratica_engine::runtime::{ExternalFailure, ExternalTask, ExternalWorker};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::{Caller, WorkerTopics};
 use super::error::ApiError;
 use super::json::Json;
 
@@ -37,7 +45,7 @@ pub const MAX_WAIT_MS: u64 = 60_000;
 pub const DEFAULT_LOCK_MS: u64 = 60_000;
 /// Longest lock one request may take; a longer job extends its lock as it goes.
 pub const MAX_LOCK_MS: u64 = 24 * 3_600_000;
-/// Longest worker id, topic or error code accepted.
+/// Longest worker id, topic, lock or error code accepted.
 const MAX_NAME_LEN: usize = 200;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -52,9 +60,11 @@ pub(super) fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchAndLockRequest {
-    /// Who asks: results are accepted only from the worker holding the lock.
+    /// The name the worker gives itself: recorded with its results, which are accepted only
+    /// with the same name and the same API token.
     #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
+    /// A topic the API token may work (any, unless the token is limited to some).
     #[schema(min_length = 1, max_length = 200)]
     pub topic: String,
     /// 1 to 100 (default 1).
@@ -78,7 +88,9 @@ pub struct FetchAndLockRequest {
 pub struct CompleteRequest {
     #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
-    pub lock: i64,
+    /// The lock id the task was fetched with (opaque text).
+    #[schema(min_length = 1, max_length = 200)]
+    pub lock: String,
     /// The step's output (default `null`).
     #[serde(default)]
     pub output: Value,
@@ -91,7 +103,9 @@ pub struct CompleteRequest {
 pub struct FailRequest {
     #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
-    pub lock: i64,
+    /// The lock id the task was fetched with (opaque text).
+    #[schema(min_length = 1, max_length = 200)]
+    pub lock: String,
     /// Matched by the step's `retry.on` and `catch` (`document.unreadable`); no spaces.
     #[schema(min_length = 1, max_length = 200, pattern = "^\\S+$")]
     pub code: String,
@@ -112,7 +126,9 @@ pub struct FailRequest {
 pub struct ExtendLockRequest {
     #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
-    pub lock: i64,
+    /// The lock id the task was fetched with (opaque text).
+    #[schema(min_length = 1, max_length = 200)]
+    pub lock: String,
     /// The new lock runs this long from now (default 60000).
     #[serde(default = "default_lock_ms")]
     #[schema(minimum = 1, maximum = 86_400_000)]
@@ -159,19 +175,25 @@ fn default_lock_ms() -> u64 {
         (status = 415, response = super::openapi::UnsupportedMediaType),
         (status = 422, response = super::openapi::Unprocessable),
         (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
+        (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
-async fn fetch_and_lock(State(state): State<AppState>, Json(req): Json<FetchAndLockRequest>) -> Result<Json<Vec<TaskView>>, ApiError> {
+async fn fetch_and_lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(topics): Extension<WorkerTopics>,
+    Json(req): Json<FetchAndLockRequest>,
+) -> Result<Json<Vec<TaskView>>, ApiError> {
     check_name("worker", &req.worker)?;
     check_name("topic", &req.topic)?;
     check_range("max_tasks", u64::from(req.max_tasks), 1, u64::from(MAX_TASKS))?;
     check_range("lock_ms", req.lock_ms, 1, MAX_LOCK_MS)?;
     check_range("wait_ms", req.wait_ms, 0, MAX_WAIT_MS)?;
+    let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
     let fetch = state.engine.fetch_and_lock(
-        &req.worker,
+        &worker,
         &req.topic,
         req.max_tasks as usize,
         Duration::from_millis(req.lock_ms),
@@ -186,7 +208,7 @@ async fn fetch_and_lock(State(state): State<AppState>, Json(req): Json<FetchAndL
         _ = stopping.wait_for(|stop| *stop) => Vec::new(),
     };
     if !tasks.is_empty() {
-        tracing::debug!(worker = %req.worker, topic = %req.topic, tasks = tasks.len(), "external tasks locked");
+        tracing::debug!(token = %caller.name, worker = %req.worker, topic = %req.topic, tasks = tasks.len(), "external tasks locked");
     }
     Ok(Json(tasks.into_iter().map(|task| TaskView { lock_expires: to_rfc3339(task.lock_expires_at), task }).collect()))
 }
@@ -205,22 +227,26 @@ async fn fetch_and_lock(State(state): State<AppState>, Json(req): Json<FetchAndL
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
         (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
+        (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
 async fn complete(
     State(state): State<AppState>,
+    caller: Caller,
+    Extension(topics): Extension<WorkerTopics>,
     id: Result<Path<String>, PathRejection>,
     Json(req): Json<CompleteRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = task_id(id)?;
     check_name("worker", &req.worker)?;
-    state.engine.complete_external(id, req.lock, &req.worker, req.output).await.inspect_err(|e| log_refusal(id, &req.worker, e))?;
+    check_name("lock", &req.lock)?;
+    let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
+    state.engine.complete_external(id, &req.lock, &worker, req.output).await.inspect_err(|e| log_refusal(id, &worker, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,21 +265,24 @@ async fn complete(
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
         (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
+        (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
 async fn fail(
     State(state): State<AppState>,
+    caller: Caller,
+    Extension(topics): Extension<WorkerTopics>,
     id: Result<Path<String>, PathRejection>,
     Json(req): Json<FailRequest>,
 ) -> Result<StatusCode, ApiError> {
     let id = task_id(id)?;
     check_name("worker", &req.worker)?;
+    check_name("lock", &req.lock)?;
     check_name("code", &req.code)?;
     if req.code.chars().any(char::is_whitespace) {
         return Err(ApiError::invalid_field("code", "`code` must not contain spaces (e.g. `document.unreadable`)"));
@@ -262,7 +291,8 @@ async fn fail(
         check_range("retry_after_ms", u64::try_from(ms).unwrap_or(u64::MAX), 0, MAX_LOCK_MS)?;
     }
     let failure = ExternalFailure { code: req.code, message: req.message, retryable: req.retryable, retry_after_ms: req.retry_after_ms };
-    state.engine.fail_external(id, req.lock, &req.worker, failure).await.inspect_err(|e| log_refusal(id, &req.worker, e))?;
+    let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
+    state.engine.fail_external(id, &req.lock, &worker, failure).await.inspect_err(|e| log_refusal(id, &worker, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,27 +310,31 @@ async fn fail(
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, response = super::openapi::UnsupportedMediaType),
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
         (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
+        (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
 async fn extend_lock(
     State(state): State<AppState>,
+    caller: Caller,
+    Extension(topics): Extension<WorkerTopics>,
     id: Result<Path<String>, PathRejection>,
     Json(req): Json<ExtendLockRequest>,
 ) -> Result<Json<LockView>, ApiError> {
     let id = task_id(id)?;
     check_name("worker", &req.worker)?;
+    check_name("lock", &req.lock)?;
     check_range("lock_ms", req.lock_ms, 1, MAX_LOCK_MS)?;
+    let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
     let until = state
         .engine
-        .extend_external_lock(id, req.lock, &req.worker, Duration::from_millis(req.lock_ms))
+        .extend_external_lock(id, &req.lock, &worker, Duration::from_millis(req.lock_ms))
         .await
-        .inspect_err(|e| log_refusal(id, &req.worker, e))?;
+        .inspect_err(|e| log_refusal(id, &worker, e))?;
     Ok(Json(LockView { lock_expires_at: until, lock_expires: to_rfc3339(until) }))
 }
 
@@ -327,8 +361,17 @@ fn check_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ApiErr
     Ok(())
 }
 
-fn log_refusal(id: i64, worker: &str, error: &pratica_engine::runtime::EngineError) {
-    if let pratica_engine::runtime::EngineError::LockLost(_) = error {
-        tracing::info!(task = id, worker, "external task result refused: lock lost");
+fn log_refusal(id: i64, worker: &ExternalWorker<'_>, error: &pratica_engine::runtime::EngineError) {
+    use pratica_engine::runtime::{EngineError, ExternalRefusal};
+    let (token, name) = (worker.token, worker.name);
+    match error {
+        EngineError::LockLost(_) => tracing::info!(task = id, token, worker = name, "external task result refused: lock lost"),
+        EngineError::External(ExternalRefusal::NotOwned(_)) => {
+            tracing::warn!(task = id, token, worker = name, "external task refused: the lock belongs to another API token")
+        }
+        EngineError::External(ExternalRefusal::TopicForbidden(_)) => {
+            tracing::warn!(task = id, token, worker = name, "external task refused: topic not allowed for this token")
+        }
+        _ => {}
     }
 }

@@ -268,8 +268,9 @@ pub enum Delivery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LockedExternalTask {
     pub id: i64,
-    /// The lock token: send it back with the result.
-    pub lock: i64,
+    /// The lock id (128 random bits as hex), bound to the API token that fetched the task:
+    /// send it back with the result, with the same token.
+    pub lock: String,
     /// When the lock expires, in milliseconds since the Unix epoch.
     pub lock_expires_at: i64,
     pub topic: String,

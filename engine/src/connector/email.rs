@@ -167,7 +167,7 @@ impl EmailConnector {
             return Err("the SMTP `host` is required".into());
         }
         let from =
-            config.from.trim().parse::<Mailbox>().map_err(|e| format!("`from` {:?} is not a valid e-mail address: {e}", config.from))?;
+            config.from.trim().parse::<Mailbox>().map_err(|e| format!("`from` `{}` is not a valid e-mail address: {e}", config.from))?;
         let tls_parameters =
             || smtp::client::TlsParameters::new(host.to_string()).map_err(|e| format!("cannot set up TLS for `{host}`: {e}"));
         let tls = match config.tls {
@@ -221,14 +221,16 @@ impl EmailConnector {
         }
     }
 
-    /// Replaces the password in an error message with `***`.
+    /// Replaces the password (and its encodings, such as the base64 of SMTP `AUTH PLAIN`) in
+    /// an error message with `***`.
     fn scrub(&self, error: ConnectorError) -> ConnectorError {
-        let Some(secret) = self.config.password.as_deref().filter(|p| p.len() >= 4) else { return error };
+        let Some(secret) = self.config.password.as_deref() else { return error };
+        let clean = |message: String| super::redact::redact(&message, [secret]);
         match error {
             ConnectorError::Retryable { code, message, retry_after } => {
-                ConnectorError::Retryable { code, message: message.replace(secret, "***"), retry_after }
+                ConnectorError::Retryable { code, message: clean(message), retry_after }
             }
-            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: message.replace(secret, "***") },
+            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
         }
     }
 }

@@ -53,16 +53,22 @@
 //! another origin drop them together with `Authorization` and `Cookie` headers. OAuth2
 //! client-credentials tokens are fetched with a form POST, cached until shortly before
 //! `expires_in`, and refreshed once when the API answers 401. Secrets are masked in `Debug`
-//! and replaced by `***` in error messages (secrets shorter than 4 characters are not
-//! scrubbed).
+//! and replaced by `***` in error messages, also in their common encodings (hex, base64,
+//! percent-encoding, `Basic` credentials; see [`super::redact`]); secrets shorter than 4
+//! bytes are not scrubbed.
 //!
-//! **Address policy (SSRF guard).** Loopback, private, shared (100.64/10), link-local,
-//! unique-local, unspecified, broadcast and multicast addresses are refused with
-//! `http.forbidden_address` unless `allow_private` is set or the host is in `allowed_hosts`
-//! (the hosts of `base_url` and the OAuth2 `token_url` are always allowed: an operator wrote
-//! them). Names are checked in the client's resolver, so the checked addresses are the ones
-//! connected to (no DNS rebinding window); IP literals are checked before each request and each
-//! redirect hop. Proxies from the environment are not used, since they would bypass the check.
+//! **Address policy (SSRF guard).** Loopback, private, shared (100.64/10), link-local
+//! (cloud metadata), unique-local, unspecified, reserved, broadcast and multicast addresses —
+//! in any spelling, including IPv6 forms that carry an IPv4 address — are refused with
+//! `http.forbidden_address` unless `allow_private` is set or the host is in `allowed_hosts`.
+//! The `base_url` is exempt too, but only its origin (scheme, host and port) and its path
+//! prefix: a base on `http://127.0.0.1:8081/inps` reaches `http://127.0.0.1:8081/inps/...`,
+//! not another port of the host (Pratica's own API) nor `/admin` (after percent-decoding,
+//! `..` segments and backslashes are never inside the prefix). Every redirect hop is judged
+//! again by the same rule. The OAuth2 `token_url` is used only for token fetches. Names are
+//! checked in the client's resolver, so the checked addresses are the ones connected to (no
+//! DNS rebinding window); IP literals are checked before each request and each redirect hop.
+//! Proxies from the environment are not used, since they would bypass the check.
 
 mod auth;
 mod config;
@@ -82,7 +88,7 @@ use serde_json::{Value, json};
 pub use config::{HttpAuth, HttpConfig};
 
 use self::auth::Credentials;
-use self::guard::{AddressPolicy, GuardedResolver};
+use self::guard::{AddressPolicy, GuardedResolver, Route};
 use self::input::{Planned, Shape};
 use super::{Connector, ConnectorError, ConnectorFuture, Invocation};
 use crate::clock::Millis;
@@ -99,7 +105,11 @@ pub struct HttpConnector {
 
 struct Inner {
     config: HttpConfig,
+    /// Resolves through the address policy: every request outside the trusted prefixes.
     client: Client,
+    /// Resolves as the system does: requests inside the `base_url` prefix, and OAuth2
+    /// token fetches (the operator configured both URLs).
+    trusted: Client,
     base: Option<Url>,
     policy: Arc<AddressPolicy>,
     credentials: Option<Credentials>,
@@ -142,27 +152,29 @@ impl HttpConnector {
             None => None,
         };
         let credentials = config.auth.as_ref().map(Credentials::new).transpose()?;
-        let mut exempt = config.allowed_hosts.clone();
-        exempt.extend(base.as_ref().and_then(Url::host_str).map(String::from));
-        if let Some(HttpAuth::OAuth2ClientCredentials { token_url, .. }) = &config.auth {
-            exempt.extend(Url::parse(token_url).ok().and_then(|u| u.host_str().map(String::from)));
+        let mut policy = AddressPolicy::new(config.allow_private, config.allowed_hosts.clone());
+        if let Some(base) = &base {
+            policy = policy.trust_prefix(base);
         }
-        let policy = Arc::new(AddressPolicy::new(config.allow_private, exempt));
+        let policy = Arc::new(policy);
         let mut default_headers = HeaderMap::new();
         for (name, value) in &config.default_headers {
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
             let value = HeaderValue::from_str(value).map_err(|_| format!("the value of default header `{name}` is not valid"))?;
             default_headers.insert(header, value);
         }
-        let client = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(GuardedResolver(policy.clone()))
-            .user_agent(concat!("pratica/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let secrets = config.auth.as_ref().map(HttpAuth::secrets).unwrap_or_default().into_iter().filter(|s| s.len() >= 4).collect();
-        Ok(Self { inner: Arc::new(Inner { config, client, base, policy, credentials, default_headers, secrets }) })
+        let builder = || {
+            Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(concat!("pratica/", env!("CARGO_PKG_VERSION")))
+        };
+        let client =
+            builder().dns_resolver(GuardedResolver(policy.clone())).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        // For the operator's own URLs only: the base_url prefix and the OAuth2 token_url.
+        let trusted = builder().build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let secrets = config.auth.as_ref().map(HttpAuth::secrets).unwrap_or_default();
+        Ok(Self { inner: Arc::new(Inner { config, client, trusted, base, policy, credentials, default_headers, secrets }) })
     }
 
     pub fn config(&self) -> &HttpConfig {
@@ -208,8 +220,10 @@ impl Inner {
         let auth_origin = self.base.as_ref().unwrap_or(&request.url).origin();
         let mut hops = 0;
         loop {
-            self.policy.check_url(&request.url)?;
-            let received = self.send_authorized(&request, call, request.url.origin() == auth_origin).await?;
+            // Every hop is judged again by the same rule: a redirect out of the base prefix is
+            // an ordinary request.
+            let route = self.policy.route(&request.url)?;
+            let received = self.send_authorized(&request, call, route, request.url.origin() == auth_origin).await?;
             let location = received.headers.get(LOCATION).and_then(|v| v.to_str().ok());
             let (Some(location), 301 | 302 | 303 | 307 | 308) = (location, received.status) else { return Ok(received) };
             if hops >= self.config.max_redirects {
@@ -219,7 +233,7 @@ impl Inner {
             let next = request
                 .url
                 .join(location)
-                .map_err(|e| ConnectorError::fatal("http.bad_redirect", format!("bad Location {location:?}: {e}")))?;
+                .map_err(|e| ConnectorError::fatal("http.bad_redirect", format!("bad Location `{location}`: {e}")))?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(ConnectorError::fatal("http.bad_redirect", format!("redirect to a {} URL", next.scheme())));
             }
@@ -239,20 +253,37 @@ impl Inner {
     }
 
     /// One request with credentials; an OAuth2 token the API refuses with 401 is refreshed once.
-    async fn send_authorized(&self, request: &Planned, call: &Invocation, with_auth: bool) -> Result<Received, ConnectorError> {
-        let Some(Credentials::OAuth2(tokens)) = self.credentials.as_ref().filter(|_| with_auth) else {
-            return self.send(request, call, with_auth, None).await;
+    async fn send_authorized(
+        &self,
+        request: &Planned,
+        call: &Invocation,
+        route: Route,
+        with_auth: bool,
+    ) -> Result<Received, ConnectorError> {
+        let client = match route {
+            Route::Trusted => &self.trusted,
+            Route::Guarded => &self.client,
         };
-        let token = tokens.token(&self.client, None).await?;
-        let received = self.send(request, call, true, Some(&token)).await?;
+        let Some(Credentials::OAuth2(tokens)) = self.credentials.as_ref().filter(|_| with_auth) else {
+            return self.send(client, request, call, with_auth, None).await;
+        };
+        let token = tokens.token(&self.trusted, None).await?;
+        let received = self.send(client, request, call, true, Some(&token)).await?;
         if received.status != 401 {
             return Ok(received);
         }
-        let fresh = tokens.token(&self.client, Some(&token)).await?;
-        self.send(request, call, true, Some(&fresh)).await
+        let fresh = tokens.token(&self.trusted, Some(&token)).await?;
+        self.send(client, request, call, true, Some(&fresh)).await
     }
 
-    async fn send(&self, request: &Planned, call: &Invocation, with_auth: bool, token: Option<&str>) -> Result<Received, ConnectorError> {
+    async fn send(
+        &self,
+        client: &Client,
+        request: &Planned,
+        call: &Invocation,
+        with_auth: bool,
+        token: Option<&str>,
+    ) -> Result<Received, ConnectorError> {
         let mut headers = self.default_headers.clone();
         headers.extend(request.headers.clone());
         if let Some(body) = &request.body
@@ -278,7 +309,7 @@ impl Inner {
         headers.insert(HeaderName::from_static("x-pratica-attempt"), HeaderValue::from(call.attempt));
 
         let what = describe(&request.method, &request.url);
-        let mut builder = self.client.request(request.method.clone(), request.url.clone()).headers(headers);
+        let mut builder = client.request(request.method.clone(), request.url.clone()).headers(headers);
         if let Some(body) = &request.body {
             builder = builder.body(body.bytes.clone());
         }
@@ -295,9 +326,9 @@ impl Inner {
         Ok(Received { method: request.method.clone(), url: request.url.clone(), status, headers, body })
     }
 
-    /// Replaces configured secrets in an error message with `***`.
+    /// Replaces configured secrets (and their encodings) in an error message with `***`.
     fn scrub(&self, error: ConnectorError) -> ConnectorError {
-        let clean = |message: String| self.secrets.iter().fold(message, |m, secret| m.replace(secret.as_str(), "***"));
+        let clean = |message: String| super::redact::redact(&message, self.secrets.iter().map(String::as_str));
         match error {
             ConnectorError::Retryable { code, message, retry_after } => {
                 ConnectorError::Retryable { code, message: clean(message), retry_after }

@@ -15,6 +15,7 @@ mod builtin;
 mod email;
 mod http;
 pub mod identity;
+pub mod redact;
 mod secrets;
 pub mod settings;
 

@@ -2,8 +2,8 @@
 //!
 //! Secrets never appear in workflow YAML: configuration names them and says where their
 //! values live (an environment variable or a file). The engine gives connectors a handle to
-//! look them up, and redacts every secret value from connector errors and outputs before
-//! anything is written to history or logs.
+//! look them up, and redacts every secret value (and its common encodings) from connector
+//! errors and outputs before anything is written to history or logs.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,15 +68,11 @@ impl Secrets {
         self.values.get(name).map(String::as_str).ok_or_else(|| SecretError::Unknown(name.to_string()))
     }
 
-    /// `text` with every secret value (of 4 characters or more) replaced by `***`.
+    /// `text` with every secret value (of 4 bytes or more) and its common encodings
+    /// (letter case, hex, percent-encoding, base64 and `Basic` credentials: see
+    /// [`super::redact`]) replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for value in self.values.values().filter(|v| v.len() >= 4) {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), "***");
-            }
-        }
-        out
+        super::redact::redact(text, self.values.values().map(String::as_str))
     }
 
     /// Redacts every string inside a JSON value.
@@ -121,6 +117,16 @@ mod tests {
         s.redact_json(&mut v);
         assert_eq!(v, json!({"a": ["x *** y"], "b": 1}));
         assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn redacts_encoded_forms_too() {
+        let s = Secrets::from_values([("pw".to_string(), "P@ss w0rd!".to_string())]);
+        let text = "basic=Basic dTpQQHNzIHcwcmQh hex=50407373207730726421 url=P%40ss%20w0rd%21 form=P%40ss+w0rd%21 upper=P@SS W0RD! b64=UEBzcyB3MHJkIQ";
+        assert_eq!(s.redact(text), "basic=Basic *** hex=*** url=*** form=*** upper=*** b64=***");
+        let mut v = json!({"headers": {"authorization": "Basic dTpQQHNzIHcwcmQh"}});
+        s.redact_json(&mut v);
+        assert_eq!(v, json!({"headers": {"authorization": "Basic ***"}}));
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub enum EngineError {
     /// A human task action was refused (claimed by someone else, closed, a bad delegation).
     #[error(transparent)]
     Task(#[from] super::tasks::TaskRefusal),
+    /// An external-task request was refused (a lock of another API token, a topic the token
+    /// may not work).
+    #[error(transparent)]
+    External(#[from] super::external::ExternalRefusal),
 }
 
 /// The result of deploying a definition.
@@ -223,7 +227,8 @@ impl Engine {
         // configured differently then (a missing one fails its step at run time).
         let catalog = Catalog { any_connector: true, ..Catalog::builtin() };
         let plan = Arc::new(definition::compile_source(&row.source, &catalog).map_err(|d| {
-            EngineError::Corrupt(format!("stored workflow {} v{} no longer compiles: {:?}", row.name, row.version, d.first()))
+            let first = d.first().map(|d| format!("{} {}", d.code, d.message)).unwrap_or_default();
+            EngineError::Corrupt(format!("stored workflow {} v{} no longer compiles: {first}", row.name, row.version))
         })?);
         self.inner.plans.lock().expect("plan cache lock").insert((row.name.clone(), row.version), plan.clone());
         Ok(plan)
@@ -415,7 +420,10 @@ impl Engine {
             (Some(o), false) if outcomes.contains(o) => o.clone(),
             (o, _) => {
                 let allowed = if outcomes.is_empty() { vec!["done".to_string()] } else { outcomes.clone() };
-                return Err(EngineError::Invalid(format!("outcome {o:?} is not one of {}", allowed.join(", "))));
+                return Err(EngineError::Invalid(match o {
+                    Some(o) => format!("outcome `{o}` is not one of {}", allowed.join(", ")),
+                    None => format!("an outcome is required: one of {}", allowed.join(", ")),
+                }));
             }
         };
         let reason = completion.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(String::from);

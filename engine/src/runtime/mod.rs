@@ -11,7 +11,7 @@ mod tasks;
 mod worker;
 
 pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, Published, StartRequest, Started, TaskCompletion, status_of};
-pub use external::{ExternalFailure, ExternalTask};
+pub use external::{ExternalFailure, ExternalRefusal, ExternalTask, ExternalWorker};
 pub use machine::{
     CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskEscalation, TaskNotification, TaskRequest, Transition, apply,
 };

@@ -188,9 +188,12 @@ impl Engine {
         let result = match event {
             Event::CallSucceeded { output, .. } => Ok(output),
             Event::CallFailed { error, .. } => Err(error),
-            other => {
-                Err(CallError { code: "pratica.unexpected".into(), message: format!("{other:?}"), retryable: false, retry_after_ms: None })
-            }
+            _ => Err(CallError {
+                code: "pratica.unexpected".into(),
+                message: "the notification call ended without a result or an error".into(),
+                retryable: false,
+                retry_after_ms: None,
+            }),
         };
         (result, timing)
     }

@@ -26,7 +26,7 @@ use crate::definition::diagnostic::did_you_mean;
 use crate::definition::{self, Catalog, Diagnostic, SourceMap};
 use crate::plan::{Action, BlockRole, Plan, StepIx};
 use crate::runtime::state::{InstanceState, StepError, Waiting};
-use crate::runtime::{Engine, EngineConfig, EngineError, ExternalFailure, StartRequest, TaskCompletion};
+use crate::runtime::{Engine, EngineConfig, EngineError, ExternalFailure, ExternalWorker, StartRequest, TaskCompletion};
 use crate::store::{HistoryRow, InstanceFilter, InstanceRow, Store, TaskFilter, TaskRow, WorkflowRow};
 
 /// Suffixes of test files.
@@ -861,13 +861,14 @@ impl Run<'_> {
     /// Answers due external tasks from the mocks. True if any was answered.
     async fn answer_external(&mut self, topics: &BTreeSet<String>) -> Result<bool, Abort> {
         let mut acted = false;
+        let worker = ExternalWorker { token: WORKER, name: WORKER, topics: &[] };
         for topic in topics {
-            let tasks = self.engine.fetch_and_lock(WORKER, topic, 100, Duration::from_secs(3600), Duration::ZERO).await?;
+            let tasks = self.engine.fetch_and_lock(&worker, topic, 100, Duration::from_secs(3600), Duration::ZERO).await?;
             for t in tasks {
                 acted = true;
                 let connector = format!("external (topic {topic})");
                 match self.mock.answer(&t.instance_id, &t.step_id, &connector, &t.input, &t.idempotency_key, t.attempt) {
-                    Ok(output) => self.engine.complete_external(t.id, t.lock, WORKER, output).await?,
+                    Ok(output) => self.engine.complete_external(t.id, &t.lock, &worker, output).await?,
                     Err(e) => {
                         let failure = match e {
                             ConnectorError::Retryable { code, message, retry_after } => {
@@ -877,7 +878,7 @@ impl Run<'_> {
                                 ExternalFailure { code, message, retryable: false, retry_after_ms: None }
                             }
                         };
-                        self.engine.fail_external(t.id, t.lock, WORKER, failure).await?
+                        self.engine.fail_external(t.id, &t.lock, &worker, failure).await?
                     }
                 }
             }

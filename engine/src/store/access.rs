@@ -14,6 +14,8 @@ pub struct TokenRow {
     pub offices: String,
     /// JSON array of the task roles (candidate groups) whose human tasks it may work.
     pub task_roles: String,
+    /// JSON array of the external-task topics it may fetch and complete (empty: any).
+    pub topics: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
 }

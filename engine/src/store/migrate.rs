@@ -9,6 +9,7 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/sqlite/0006_console_sessions.sql")),
     (7, include_str!("../../migrations/sqlite/0007_dashboard_indexes.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_external_lock_binding.sql")),
 ];
 
 pub(super) const POSTGRES: &[(i64, &str)] = &[
@@ -19,6 +20,7 @@ pub(super) const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/postgres/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/postgres/0006_console_sessions.sql")),
     (7, include_str!("../../migrations/postgres/0007_dashboard_indexes.sql")),
+    (9, include_str!("../../migrations/postgres/0009_external_lock_binding.sql")),
 ];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.

@@ -37,6 +37,16 @@ pub enum StoreError {
     Url(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the operating system provided no random bytes: {0}")]
+    Random(String),
+}
+
+/// A new external-task lock id: 128 random bits from the operating system, hex encoded
+/// (neither sequential nor time-based, so nobody can guess another worker's lock).
+pub(crate) fn new_lock_id() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok(hex::encode(bytes))
 }
 
 impl StoreError {
@@ -173,16 +183,22 @@ impl Store {
         on_pool!(self, claim(owner, None, now, lease_until, limit))
     }
 
-    /// Leases up to `limit` due external tasks of `topic` to the external worker `owner`.
+    /// Locks up to `limit` due external tasks of `topic` for `holder` until `lease_until`,
+    /// each under a new random lock id.
     pub async fn claim_external(
         &self,
-        owner: &str,
+        holder: LockHolder<'_>,
         topic: &str,
         now: Millis,
         lease_until: Millis,
         limit: i64,
-    ) -> Result<Vec<Job>, StoreError> {
-        on_pool!(self, claim(owner, Some(topic), now, lease_until, limit))
+    ) -> Result<Vec<LockedJob>, StoreError> {
+        on_pool!(self, claim_external(holder, topic, now, lease_until, limit))
+    }
+
+    /// Who holds an external task's lock now; `None` when there is no such (unfinished) task.
+    pub async fn external_lock(&self, id: i64) -> Result<Option<ExternalLock>, StoreError> {
+        on_pool!(self, external_lock(id))
     }
 
     /// Frees every lease of internal jobs (a restarted single-process SQLite engine reclaims
@@ -453,15 +469,24 @@ impl Tx {
         on_tx!(self, finish_job(id, fence))
     }
 
-    /// Removes an external task if `owner` still holds its lock (same fence, not expired),
-    /// returning it; `None` means the lock was lost and the result must be refused.
-    pub async fn finish_external(&mut self, id: i64, fence: i64, owner: &str, now: Millis) -> Result<Option<Job>, StoreError> {
-        on_tx!(self, finish_external(id, fence, owner, now))
+    /// Removes an external task if `holder` still holds it under `lock` (not expired),
+    /// returning it; `None` means the lock was lost (or is not the holder's) and the result
+    /// must be refused.
+    pub async fn finish_external(&mut self, id: i64, lock: &str, holder: LockHolder<'_>, now: Millis) -> Result<Option<Job>, StoreError> {
+        on_tx!(self, finish_external(id, lock, holder, now))
     }
 
-    /// Extends the lock `owner` holds on an external task; `false` if it was lost.
-    pub async fn extend_lease(&mut self, id: i64, fence: i64, owner: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
-        on_tx!(self, extend_lease(id, fence, owner, now, until))
+    /// Extends the lock `holder` holds on an external task; returns the task's topic, or
+    /// `None` if the lock was lost (or is not the holder's).
+    pub async fn extend_external_lock(
+        &mut self,
+        id: i64,
+        lock: &str,
+        holder: LockHolder<'_>,
+        now: Millis,
+        until: Millis,
+    ) -> Result<Option<String>, StoreError> {
+        on_tx!(self, extend_external_lock(id, lock, holder, now, until))
     }
 
     /// Deletes pending jobs, subscriptions and open tasks of the given tokens, and returns

@@ -360,6 +360,7 @@ macro_rules! shared_queries {
                 role: r.try_get("role")?,
                 offices: r.try_get("offices")?,
                 task_roles: r.try_get("task_roles")?,
+                topics: r.try_get("topics")?,
                 created_at: r.try_get("created_at")?,
                 revoked_at: r.try_get("revoked_at")?,
             })
@@ -378,7 +379,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn insert_token(pool: &Pool<$Db>, t: &TokenRow) -> Result<(), StoreError> {
-            sqlx::query("INSERT INTO api_tokens (name, hash, role, offices, created_at, revoked_at, task_roles) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            sqlx::query("INSERT INTO api_tokens (name, hash, role, offices, created_at, revoked_at, task_roles, topics) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&t.name)
                 .bind(&t.hash)
                 .bind(&t.role)
@@ -386,13 +387,14 @@ macro_rules! shared_queries {
                 .bind(t.created_at)
                 .bind(t.revoked_at)
                 .bind(&t.task_roles)
+                .bind(&t.topics)
                 .execute(pool)
                 .await?;
             Ok(())
         }
 
         pub(super) async fn token_by_hash(pool: &Pool<$Db>, hash: &str) -> Result<Option<TokenRow>, StoreError> {
-            let row = sqlx::query("SELECT name, hash, role, offices, task_roles, created_at, revoked_at FROM api_tokens WHERE hash = $1")
+            let row = sqlx::query("SELECT name, hash, role, offices, task_roles, topics, created_at, revoked_at FROM api_tokens WHERE hash = $1")
                 .bind(hash)
                 .fetch_optional(pool)
                 .await?;
@@ -400,7 +402,7 @@ macro_rules! shared_queries {
         }
 
         pub(super) async fn list_tokens(pool: &Pool<$Db>) -> Result<Vec<TokenRow>, StoreError> {
-            let rows = sqlx::query("SELECT name, hash, role, offices, task_roles, created_at, revoked_at FROM api_tokens ORDER BY name").fetch_all(pool).await?;
+            let rows = sqlx::query("SELECT name, hash, role, offices, task_roles, topics, created_at, revoked_at FROM api_tokens ORDER BY name").fetch_all(pool).await?;
             Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
         }
 
@@ -586,30 +588,82 @@ macro_rules! shared_queries {
             Ok(())
         }
 
-        pub(super) async fn finish_external(tx: &mut Tx, id: i64, fence: i64, owner: &str, now: Millis) -> Result<Option<Job>, StoreError> {
+        /// Locks up to `limit` due external tasks of `topic` for `holder`, each with a new
+        /// random lock id, in one transaction (nobody sees a task leased without its new id).
+        pub(super) async fn claim_external(
+            pool: &Pool<$Db>,
+            holder: LockHolder<'_>,
+            topic: &str,
+            now: Millis,
+            lease_until: Millis,
+            limit: i64,
+        ) -> Result<Vec<LockedJob>, StoreError> {
+            let sql = format!(
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1, locked_by = $5, lock_id = NULL WHERE id IN ( \
+                    SELECT id FROM jobs WHERE topic = $6 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                    ORDER BY due_at, id LIMIT $4 {}) \
+                 RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
+                $skip_locked
+            );
+            let mut tx = begin_write(pool).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(holder.worker)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .bind(holder.token)
+                .bind(topic)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut jobs: Vec<Job> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
+            jobs.sort_by_key(|j| (j.due_at, j.id));
+            let mut locked = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let lock_id = super::new_lock_id()?;
+                sqlx::query("UPDATE jobs SET lock_id = $1 WHERE id = $2").bind(&lock_id).bind(job.id).execute(&mut *tx).await?;
+                locked.push(LockedJob { job, lock_id });
+            }
+            tx.commit().await?;
+            Ok(locked)
+        }
+
+        /// Removes an external task if `holder` still holds it under `lock` (not expired),
+        /// returning it.
+        pub(super) async fn finish_external(tx: &mut Tx, id: i64, lock: &str, holder: LockHolder<'_>, now: Millis) -> Result<Option<Job>, StoreError> {
             let row = sqlx::query(
-                "DELETE FROM jobs WHERE id = $1 AND fence = $2 AND lease_owner = $3 AND lease_until >= $4 AND topic IS NOT NULL \
+                "DELETE FROM jobs WHERE id = $1 AND lock_id = $2 AND locked_by = $3 AND lease_owner = $4 AND lease_until >= $5 AND topic IS NOT NULL \
                  RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
             )
             .bind(id)
-            .bind(fence)
-            .bind(owner)
+            .bind(lock)
+            .bind(holder.token)
+            .bind(holder.worker)
             .bind(now)
             .fetch_optional(&mut **tx)
             .await?;
             Ok(row.as_ref().map(job_row).transpose()?)
         }
 
-        pub(super) async fn extend_lease(tx: &mut Tx, id: i64, fence: i64, owner: &str, now: Millis, until: Millis) -> Result<bool, StoreError> {
-            let done = sqlx::query("UPDATE jobs SET lease_until = $5 WHERE id = $1 AND fence = $2 AND lease_owner = $3 AND lease_until >= $4")
-                .bind(id)
-                .bind(fence)
-                .bind(owner)
-                .bind(now)
-                .bind(until)
-                .execute(&mut **tx)
-                .await?;
-            Ok(done.rows_affected() == 1)
+        pub(super) async fn extend_external_lock(tx: &mut Tx, id: i64, lock: &str, holder: LockHolder<'_>, now: Millis, until: Millis) -> Result<Option<String>, StoreError> {
+            let row = sqlx::query(
+                "UPDATE jobs SET lease_until = $6 WHERE id = $1 AND lock_id = $2 AND locked_by = $3 AND lease_owner = $4 AND lease_until >= $5 AND topic IS NOT NULL \
+                 RETURNING topic",
+            )
+            .bind(id)
+            .bind(lock)
+            .bind(holder.token)
+            .bind(holder.worker)
+            .bind(now)
+            .bind(until)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(row.map(|r| r.try_get("topic")).transpose()?)
+        }
+
+        pub(super) async fn external_lock(pool: &Pool<$Db>, id: i64) -> Result<Option<ExternalLock>, StoreError> {
+            let row = sqlx::query("SELECT lock_id, locked_by, topic FROM jobs WHERE id = $1 AND topic IS NOT NULL").bind(id).fetch_optional(pool).await?;
+            let Some(r) = row else { return Ok(None) };
+            Ok(Some(ExternalLock { lock_id: r.try_get("lock_id")?, locked_by: r.try_get("locked_by")?, topic: r.try_get("topic")? }))
         }
 
         pub(super) async fn finish_job(tx: &mut Tx, id: i64, fence: i64) -> Result<bool, StoreError> {

@@ -63,6 +63,29 @@ pub struct NewJob {
     pub topic: Option<String>,
 }
 
+/// Who holds an external task's lock: the API token that fetched it (by name) and the
+/// worker name it declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockHolder<'a> {
+    pub token: &'a str,
+    pub worker: &'a str,
+}
+
+/// An external task just locked, with its lock id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockedJob {
+    pub job: Job,
+    pub lock_id: String,
+}
+
+/// Who holds an external task's lock now (to explain why a result was refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalLock {
+    pub lock_id: Option<String>,
+    pub locked_by: Option<String>,
+    pub topic: String,
+}
+
 /// A claimed job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {

@@ -49,7 +49,7 @@ pub(super) fn fiscal_code(fields: &Map<String, Value>) -> Result<String, Connect
         && b[12..15].iter().all(|&c| digit(c))
         && letter(b[15]);
     if !valid {
-        return Err(invalid(format!("`fiscal_code` {text:?} is not an Italian fiscal code (16 characters, like RSSMRA80A01H501U)")));
+        return Err(invalid(format!("`fiscal_code` `{text}` is not an Italian fiscal code (16 characters, like RSSMRA80A01H501U)")));
     }
     Ok(code)
 }
@@ -63,7 +63,7 @@ pub(super) fn message_id(fields: &Map<String, Value>) -> Result<String, Connecto
         {
             Ok(id.clone())
         }
-        Some(Value::String(id)) => Err(invalid(format!("`message_id` {id:?} is not an App IO message id"))),
+        Some(Value::String(id)) => Err(invalid(format!("`message_id` `{id}` is not an App IO message id"))),
         _ => Err(invalid("`message_id` is required (the `id` that appio.send returned)")),
     }
 }
@@ -107,7 +107,7 @@ fn due_date(text: &str) -> Result<String, ConnectorError> {
     if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(format!("{}T00:00:00.000Z", day.format("%Y-%m-%d")));
     }
-    Err(invalid_message(format!("`due_date` {text:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time")))
+    Err(invalid_message(format!("`due_date` `{text}` is neither a date (YYYY-MM-DD) nor an RFC 3339 date-time")))
 }
 
 /// `payment: {amount, notice_number, invalid_after_due_date?, payee?: {fiscal_code}}`,

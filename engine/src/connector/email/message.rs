@@ -121,7 +121,7 @@ fn mailboxes(fields: &Map<String, Value>, name: &str) -> Result<Vec<Mailbox>, Co
         if text.is_empty() {
             return Err(invalid_address(format!("`{name}` holds an empty address")));
         }
-        text.parse::<Mailbox>().map_err(|e| invalid_address(format!("`{name}`: {text:?} is not a valid e-mail address ({e})")))
+        text.parse::<Mailbox>().map_err(|e| invalid_address(format!("`{name}`: `{text}` is not a valid e-mail address ({e})")))
     };
     match fields.get(name) {
         None | Some(Value::Null) => Ok(Vec::new()),

@@ -17,8 +17,9 @@ pub struct HttpConfig {
     pub auth: Option<HttpAuth>,
     /// Allow private, loopback, link-local and other non-public addresses everywhere.
     pub allow_private: bool,
-    /// Hosts exempt from the address policy: exact names or IPs, or `*.example.it`. The
-    /// hosts of `base_url` and of an OAuth2 `token_url` are always exempt.
+    /// Hosts exempt from the address policy as a whole (any port, any path): exact names or
+    /// IPs, or `*.example.it`. The `base_url` is always exempt, but only its origin and path
+    /// prefix; the OAuth2 `token_url` is reached only by token fetches.
     pub allowed_hosts: Vec<String>,
     /// Headers sent with every request (a step's `headers` override them).
     pub default_headers: BTreeMap<String, String>,

@@ -125,9 +125,9 @@ fn json_payload(value: &Value) -> Result<Payload, ConnectorError> {
 fn resolve(base: Option<&Url>, url: &str) -> Result<Url, ConnectorError> {
     let lower = url.trim_start().to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        Url::parse(url.trim()).map_err(|e| invalid(format!("invalid `url` {url:?}: {e}")))
+        Url::parse(url.trim()).map_err(|e| invalid(format!("invalid `url` `{url}`: {e}")))
     } else if lower.contains("://") {
-        Err(invalid(format!("only http and https URLs are supported, not {url:?}")))
+        Err(invalid(format!("only http and https URLs are supported, not `{url}`")))
     } else {
         join(base, url)
     }
@@ -136,10 +136,10 @@ fn resolve(base: Option<&Url>, url: &str) -> Result<Url, ConnectorError> {
 /// `{base_url}/{path}`, with exactly one slash between them.
 pub(super) fn join(base: Option<&Url>, path: &str) -> Result<Url, ConnectorError> {
     let Some(base) = base else {
-        return Err(invalid(format!("{path:?} is not an absolute URL, and this connector has no base_url")));
+        return Err(invalid(format!("`{path}` is not an absolute URL, and this connector has no base_url")));
     };
     let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'));
-    Url::parse(&joined).map_err(|e| invalid(format!("invalid URL {joined:?}: {e}")))
+    Url::parse(&joined).map_err(|e| invalid(format!("invalid URL `{joined}`: {e}")))
 }
 
 /// Name/value pairs from an object of scalars (arrays repeat the name; null is left out).
