@@ -18,6 +18,11 @@ use pratica_engine::runtime::{Engine, EngineConfig};
 use pratica_engine::schemas::SchemaSet;
 use pratica_engine::store::Store;
 
+/// Counts live bytes per thread, so the expression budget can stop a workflow author's
+/// expression that grows memory (see pratica_engine::budget).
+#[global_allocator]
+static ALLOCATOR: pratica_engine::budget::MeteredAllocator = pratica_engine::budget::MeteredAllocator;
+
 #[derive(Parser)]
 #[command(name = "pratica", version, about = "Pratica: durable workflows for public-administration case processing")]
 struct Cli {
@@ -272,7 +277,8 @@ async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> any
     }
     // Start inputs are checked against schemas/ when the directory is there.
     let schemas = if std::path::Path::new("schemas").is_dir() { SchemaSet::from_dir("schemas") } else { SchemaSet::none() };
-    let engine = Engine::new(store, registry, Arc::new(SystemClock), EngineConfig { schemas, ..settings });
+    let settings = config.limits.apply(EngineConfig { schemas, ..settings }).map_err(anyhow::Error::msg)?;
+    let engine = Engine::new(store, registry, Arc::new(SystemClock), settings);
     Ok((engine, config))
 }
 
@@ -283,10 +289,10 @@ async fn open_store(db: &DbArgs) -> anyhow::Result<Store> {
 }
 
 /// Runs the HTTP API on `addr` and the engine's workers until the same SIGINT/SIGTERM.
-async fn serve_http_and_work(engine: Engine, addr: &str, schemas: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve_http_and_work(engine: Engine, addr: &str, schemas: Option<PathBuf>, config: &Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
-    serve::http_and_workers(engine, listener, schemas).await
+    serve::http_and_workers(engine, listener, schemas, config).await
 }
 
 async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
@@ -345,7 +351,7 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     // Task forms are validated against the schemas beside the workflows (or ./schemas).
                     let schemas = workflows.as_deref().and_then(|dir| pratica_api::workspace::schemas_dir(None, &dir.join("x.yaml")));
                     let schemas = schemas.or_else(|| Some(PathBuf::from("schemas")).filter(|d| d.is_dir()));
-                    serve_http_and_work(engine, &addr, schemas).await?
+                    serve_http_and_work(engine, &addr, schemas, &config).await?
                 }
             }
             tracing::info!("stopped");

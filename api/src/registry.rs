@@ -22,6 +22,9 @@
 //! auth = { type = "oauth2", token_url = "https://...", client_id = "pratica", client_secret = "secret:inps-oauth", scope = "read" }
 //! ```
 //!
+//! Secrets whose name starts with `webhook-` are declared for webhooks (they sign
+//! `POST /hooks/...` requests) and are refused as connector credentials.
+//!
 //! E-mail (`email.send`) and App IO (`appio.profile`, `appio.send`, `appio.status`) need an
 //! instance each, named as the workflows call them:
 //!
@@ -49,6 +52,8 @@ use pratica_engine::connector::{
     AppIoConfig, AppIoConnector, EmailConfig, EmailConnector, HttpAuth, HttpConfig, HttpConnector, LogConnector, NoopConnector, Registry,
     SecretSource, Secrets, SmtpTls,
 };
+
+use pratica_engine::trigger::webhook::{SECRET_PREFIX, is_webhook_secret};
 
 use crate::config::{Config, ConnectorConfig};
 
@@ -115,6 +120,19 @@ fn secret(table: &toml::Table, key: &str, secrets: &Secrets) -> Result<String, S
     let name = value.strip_prefix("secret:").ok_or_else(|| {
         format!("auth `{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself")
     })?;
+    credential(name, key, secrets)
+}
+
+/// The value of secret `name` used as the connector credential `key`. Secrets declared for
+/// webhooks (`webhook-…`) are shared with the systems that call the hooks and sign requests;
+/// they are never connector credentials, so workflows (whose webhooks may use only them)
+/// can never probe a connector's credential.
+fn credential(name: &str, key: &str, secrets: &Secrets) -> Result<String, String> {
+    if is_webhook_secret(name) {
+        return Err(format!(
+            "`{key}` refers to `{name}`, a secret declared for webhooks (its name starts with `{SECRET_PREFIX}`); give the credential a secret of its own"
+        ));
+    }
     secrets.get(name).map(String::from).map_err(|e| e.to_string())
 }
 
@@ -167,7 +185,7 @@ fn secret_setting(value: &toml::Value, key: &str, secrets: &Secrets) -> Result<S
     let name = value.as_str().and_then(|v| v.strip_prefix("secret:")).ok_or_else(|| {
         format!("`{key}` must refer to a secret (\"secret:NAME\" with NAME in [secrets]), not hold the credential itself")
     })?;
-    secrets.get(name).map(String::from).map_err(|e| e.to_string())
+    credential(name, key, secrets)
 }
 
 fn email_config(c: &ConnectorConfig, secrets: &Secrets) -> Result<EmailConfig, String> {
@@ -240,6 +258,24 @@ mod tests {
         let inline = "[connectors.inps]\nkind = \"http\"\nauth = { type = \"bearer\", token = \"plain-token\" }\n";
         let err = build_registry(&Config::parse(inline).unwrap()).unwrap_err().to_string();
         assert!(err.contains("must refer to a secret") && !err.contains("plain-token"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn webhook_secrets_are_never_connector_credentials() {
+        let dir = std::env::temp_dir().join(format!("pratica-registry-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hook"), "hook-value").unwrap();
+        let text = format!(
+            "[secrets]\nwebhook-intake = {{ file = \"{}\" }}\n[connectors.inps]\nkind = \"http\"\nbase_url = \"http://x\"\nauth = {{ type = \"bearer\", token = \"secret:webhook-intake\" }}\n",
+            dir.join("hook").display()
+        );
+        let err = build_registry(&Config::parse(&text).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("declared for webhooks") && !err.contains("hook-value"), "{err}");
+        let appio = text.replace("[connectors.inps]\nkind = \"http\"\nbase_url = \"http://x\"\nauth = { type = \"bearer\", token = \"secret:webhook-intake\" }\n", "[connectors.appio]\nkind = \"appio\"\napi_key = \"secret:webhook-intake\"\n");
+        assert!(build_registry(&Config::parse(&appio).unwrap()).unwrap_err().to_string().contains("declared for webhooks"));
+        let only_declared = text.split("[connectors").next().unwrap().to_string();
+        assert_eq!(build_registry(&Config::parse(&only_declared).unwrap()).unwrap().secrets().get("webhook-intake").unwrap(), "hook-value");
         let _ = std::fs::remove_dir_all(dir);
     }
 

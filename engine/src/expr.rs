@@ -48,8 +48,19 @@ impl<'a> HasLut<'a, Sandboxed> for Metered<'a> {
 /// Builtins that would reach outside the case data: the environment, the process, input
 /// files, the server's time zone. They do not compile (see [`Expr::compile`]); their
 /// natives are replaced by an error too, for the standard definitions that call them.
-pub const UNAVAILABLE: &[&str] =
-    &["env", "$ENV", "halt", "halt_error", "input", "inputs", "input_filename", "localtime", "strflocaltime", "$__prog_args", "get_search_list"];
+pub const UNAVAILABLE: &[&str] = &[
+    "env",
+    "$ENV",
+    "halt",
+    "halt_error",
+    "input",
+    "inputs",
+    "input_filename",
+    "localtime",
+    "strflocaltime",
+    "$__prog_args",
+    "get_search_list",
+];
 
 /// A compiled jq expression. Cheap to clone; safe to share between threads.
 #[derive(Clone)]
@@ -90,7 +101,9 @@ impl ExprError {
 /// The natives expressions may call: jaq's, with what reaches outside replaced.
 fn natives() -> impl Iterator<Item = Fun<Sandboxed>> {
     jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs()).map(|(name, arity, native)| match name {
-        "env" | "halt" | "input" | "inputs" | "localtime" | "strflocaltime" => (name, arity, jaq_core::Native::<Sandboxed>::new(unavailable)),
+        "env" | "halt" | "input" | "inputs" | "localtime" | "strflocaltime" => {
+            (name, arity, jaq_core::Native::<Sandboxed>::new(unavailable))
+        }
         // `debug` and `stderr` are the identity: nothing reaches the server's log.
         "debug_empty" | "stderr_empty" => (name, arity, jaq_core::Native::<Sandboxed>::new(|_| Box::new(std::iter::empty()))),
         "now" => (name, arity, jaq_core::Native::<Sandboxed>::new(engine_now)),
@@ -405,9 +418,14 @@ mod tests {
 
     #[test]
     fn nothing_outside_the_case_data_compiles() {
-        for (source, name) in
-            [("env.PRATICA_SECRET", "env"), ("$ENV.HOME", "$ENV"), ("halt", "halt"), (".a | halt_error(1)", "halt_error"), ("[inputs]", "inputs"), ("localtime", "localtime")]
-        {
+        for (source, name) in [
+            ("env.PRATICA_SECRET", "env"),
+            ("$ENV.HOME", "$ENV"),
+            ("halt", "halt"),
+            (".a | halt_error(1)", "halt_error"),
+            ("[inputs]", "inputs"),
+            ("localtime", "localtime"),
+        ] {
             match Expr::compile(source) {
                 Err(ExprError::Unavailable { name: n, .. }) => assert_eq!(n, name),
                 other => panic!("{source}: {other:?}"),

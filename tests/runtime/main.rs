@@ -24,5 +24,6 @@ mod openapi;
 mod pec_routing;
 mod proactive_notification;
 mod secrets;
+mod security_access;
 mod security_connectors;
 mod triggers;

@@ -304,7 +304,7 @@ impl Drop for Hooks {
 
 async fn hooks(backend: Backend) -> Option<Hooks> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let secrets = Secrets::from_values([("intake-hook".to_string(), "s3cret-value".to_string())]);
+    let secrets = Secrets::from_values([("webhook-intake".to_string(), "s3cret-value".to_string())]);
     let t = test_engine(backend, Registry::builtin().with_secrets(secrets)).await?;
     deploy(
         &t.engine,
@@ -313,7 +313,7 @@ version: 1
 title: Signed intake
 triggers:
   - webhook: case-intake
-    secret: intake-hook
+    secret: webhook-intake
 steps:
   - id: done
     end: {}
@@ -359,24 +359,39 @@ impl Hooks {
 both_backends!(webhooks_check_signatures_and_start_once_per_key, |backend| async move {
     let Some(h) = hooks(backend).await else { return };
     let body = r#"{"case": "C-1"}"#;
-    let good = sign("s3cret-value", body.as_bytes());
-    let (status, answer) = h.post("case-intake", body, &[("x-pratica-signature", &good), ("idempotency-key", "delivery-1")]).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let ts = now.to_string();
+    let good = sign("s3cret-value", now, body.as_bytes());
+    let (status, answer) = h
+        .post("case-intake", body, &[("x-pratica-timestamp", &ts), ("x-pratica-signature", &good), ("idempotency-key", "delivery-1")])
+        .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["created"], json!(true));
     let first = answer["instance"].as_str().unwrap().to_string();
     let row = h.t.engine.store().instance(&first).await.unwrap();
     assert_eq!((row.workflow.as_str(), input_of(&row)), ("signed", json!({"case": "C-1"})));
     assert_eq!(triggered(&h.t.engine, &first).await["webhook"], json!("case-intake"));
-    // A retried delivery with the same key: the same instance.
-    let (status, answer) = h.post("case-intake", body, &[("x-pratica-signature", &good), ("idempotency-key", "delivery-1")]).await;
+    // The same signed request again is a replay; a retry signed anew with the same key: the same instance.
+    let (status, answer) = h
+        .post("case-intake", body, &[("x-pratica-timestamp", &ts), ("x-pratica-signature", &good), ("idempotency-key", "delivery-1")])
+        .await;
+    assert_eq!((status, answer["code"].as_str()), (409, Some("webhook_replayed")), "{answer}");
+    let (ts2, again) = ((now + 1).to_string(), sign("s3cret-value", now + 1, body.as_bytes()));
+    let (status, answer) = h
+        .post("case-intake", body, &[("x-pratica-timestamp", &ts2), ("x-pratica-signature", &again), ("idempotency-key", "delivery-1")])
+        .await;
     assert_eq!((status, answer["instance"].as_str(), answer["created"].clone()), (202, Some(first.as_str()), json!(false)));
     // Wrong secret, tampered body, missing header: 401.
-    let wrong = sign("other", body.as_bytes());
-    for headers in [vec![("x-pratica-signature", wrong.as_str())], vec![], vec![("x-pratica-signature", "sha256=00")]] {
+    let wrong = sign("other", now, body.as_bytes());
+    for headers in [
+        vec![("x-pratica-timestamp", ts.as_str()), ("x-pratica-signature", wrong.as_str())],
+        vec![],
+        vec![("x-pratica-timestamp", ts.as_str()), ("x-pratica-signature", "sha256=00")],
+    ] {
         let (status, answer) = h.post("case-intake", body, &headers).await;
         assert_eq!((status, answer["code"].as_str()), (401, Some("signature_invalid")), "{answer}");
     }
-    let (status, _) = h.post("case-intake", r#"{"case": "C-2"}"#, &[("x-pratica-signature", &good)]).await;
+    let (status, _) = h.post("case-intake", r#"{"case": "C-2"}"#, &[("x-pratica-timestamp", &ts), ("x-pratica-signature", &good)]).await;
     assert_eq!(status, 401);
     assert_eq!(instances(&h.t.engine, "signed").await.len(), 1);
     // An unsigned hook with an input mapping; unknown hooks and bad bodies are problems.

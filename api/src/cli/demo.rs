@@ -139,7 +139,7 @@ pub async fn run(options: DemoOptions, out: &mut impl Write) -> anyhow::Result<(
     print_welcome(out, addr, &sandbox, &created, &started, &config_path)?;
     out.flush()?;
 
-    serve::http_and_workers(engine, listener, schemas_dir).await?;
+    serve::http_and_workers(engine, listener, schemas_dir, &config).await?;
     drop(sandbox);
     Ok(())
 }

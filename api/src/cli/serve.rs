@@ -55,11 +55,13 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the HTTP API (REST and console) on `listener` and the engine's workers until the
-/// same SIGINT/SIGTERM; task forms are validated against the schemas in `schemas`.
+/// same SIGINT/SIGTERM; task forms are validated against the schemas in `schemas`, webhook
+/// timestamps within `config`'s `[webhooks] tolerance`.
 pub async fn http_and_workers(
     engine: Engine,
     listener: tokio::net::TcpListener,
     schemas: Option<std::path::PathBuf>,
+    config: &Config,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -70,7 +72,8 @@ pub async fn http_and_workers(
     let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let mut state = crate::http::AppState::new(engine.clone());
+    let tolerance = config.webhooks.tolerance().map_err(anyhow::Error::msg)?;
+    let mut state = crate::http::AppState::new(engine.clone()).with_webhook_tolerance(tolerance);
     if let Some(dir) = schemas {
         state = state.with_schemas(dir);
     }

@@ -2,6 +2,10 @@
 //! citizen's codice fiscale — across every workflow: the instances with their timelines,
 //! their tasks, and the messages correlated with the key. The search matches keys that
 //! start with the text typed (case-insensitive); one match opens its file directly.
+//!
+//! Operators see the API's office scope: only keys, instances and tasks visible to them (an
+//! instance is visible when one of its tasks is), and only the messages consumed by those
+//! instances. Another office's citizen is "not found", as a key that does not exist.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -30,18 +34,26 @@ async fn render(state: &AppState, ctx: &Ctx) -> Result<Response, ApiError> {
     let store = state.engine().store();
     let internal = |e: pratica_engine::store::StoreError| ApiError::Internal(e.into());
     let q = query_param(ctx.uri.query(), "q").unwrap_or_default().trim().to_string();
-    let keys = if q.is_empty() { Vec::new() } else { store.business_keys_starting_with(&q, MAX_KEYS).await.map_err(internal)? };
+    let scope = caller.scope();
+    let keys =
+        if q.is_empty() { Vec::new() } else { store.business_keys_starting_with(&q, MAX_KEYS, scope.as_ref()).await.map_err(internal)? };
     // An exact match (any case) or a single match opens the file.
     let open = keys.iter().find(|k| k.eq_ignore_ascii_case(&q)).cloned().or_else(|| (keys.len() == 1).then(|| keys[0].clone()));
     let lang = ctx.lang;
     let t = |it, en| lang.pick(it, en);
     let mut file = html! {};
     if let Some(key) = &open {
-        let instances = store
+        let mut instances = store
             .instances(&InstanceFilter { business_key: Some(key.clone()), limit: Some(500), ..Default::default() })
             .await
             .map_err(internal)?;
-        let messages = store.messages_with_key(key, 500).await.map_err(internal)?;
+        let mut messages = store.messages_with_key(key, 500).await.map_err(internal)?;
+        if let Some(to) = &scope {
+            let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+            let visible = store.visible_instances(&ids, to).await.map_err(internal)?;
+            instances.retain(|i| visible.contains(&i.id));
+            messages.retain(|m| m.consumed_by.as_ref().is_some_and(|id| visible.contains(id)));
+        }
         let mut sections = Vec::new();
         for instance in &instances {
             let history = store.history(&instance.id).await.map_err(internal)?;

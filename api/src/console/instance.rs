@@ -2,6 +2,8 @@
 //! the workflow diagram with the steps done (✓), failed (✗) and current (▶) marked, the
 //! audit timeline with the actor of each entry, its tasks, and the admin actions
 //! (`POST /console/instances/{id}/retry|cancel`, via `Engine::retry` / `Engine::cancel`).
+//! Operators see only instances with a task visible to them (the API's office scope); any
+//! other answers 404.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -87,10 +89,8 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, message: Option<(StatusCo
     caller.require(Permission::ReadInstances)?;
     let store = state.engine().store();
     let internal = |e: pratica_engine::store::StoreError| ApiError::Internal(e.into());
-    let row = store.instance(id).await.map_err(|e| match e {
-        pratica_engine::store::StoreError::NotFound { .. } => ApiError::NotFound(format!("instance `{id}` not found")),
-        other => internal(other),
-    })?;
+    // Operators: only an instance with a task visible to them (else 404, as the API).
+    let row = crate::http::instances::load_visible(state, caller, id).await?;
     let history = store.history(id).await.map_err(internal)?;
     let tasks: Vec<_> = store
         .tasks(&TaskFilter { instance_id: Some(id.to_string()), limit: Some(500), ..Default::default() })
@@ -220,7 +220,7 @@ pub async fn action(State(state): State<AppState>, ctx: Ctx, Path((id, action)):
         _ => return ctx.error(StatusCode::NOT_FOUND, ctx.t("Azione sconosciuta.", "Unknown action.")),
     };
     match result {
-        Ok(code) => see_other(&format!("/console/instances/{id}"), code),
+        Ok(code) => see_other(&format!("/console/instances/{}", encode(&id)), code),
         Err(e) => {
             let e = ApiError::from(e);
             let message = ctx.api_message(&e);

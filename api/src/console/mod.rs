@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`i18n`]: the console's languages and how a request picks one.
 //! - [`session`]: login, logout, session cookies and CSRF tokens.
+//! - [`throttle`]: durable throttling of failed sign-ins, per account and per address.
 //! - [`layout`]: the frame every page shares.
 //! - [`inbox`], [`task`], [`case_file`], [`instance`], [`workflows`]: the pages.
 //! - [`form`]: task forms rendered from their JSON Schema and parsed back to JSON.
@@ -20,6 +21,7 @@ pub mod instance;
 pub mod layout;
 pub mod session;
 pub mod task;
+pub mod throttle;
 pub mod workflows;
 
 use axum::Router;

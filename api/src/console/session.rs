@@ -10,6 +10,14 @@
 //!
 //! A failed login says only "wrong username or password", and always runs argon2 (against
 //! a fixed dummy hash for unknown users), so timing does not reveal which usernames exist.
+//! Failures are logged (`warn`, with the username as typed and the client address) and
+//! throttled per account and per address ([`super::throttle`]): past the limit, sign-ins
+//! are refused with `429` for a while, for unknown usernames exactly as for real ones.
+//!
+//! The `next` parameter of the login page (where to go after signing in) must be a console
+//! page of this server: printable ASCII, a path under `/console/` (not the login page), no
+//! `//` or `\` tricks, no dot segments. Anything else — a control character such as CR,
+//! LF or NUL, another site, another path — is answered `400`.
 
 use std::sync::OnceLock;
 
@@ -20,11 +28,13 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use maud::html;
+use pratica_engine::clock::Millis;
 use pratica_engine::store::{ConsoleSession, UserRow};
 use sha2::{Digest, Sha256};
 
 use super::i18n::{Lang, encode, form_urlencoded_pairs, query_param};
 use super::layout::{self, Page};
+use super::throttle::{self, ClientAddr, Keys};
 use crate::http::AppState;
 use crate::http::auth::{Caller, Role, hash_password, hash_token, verify_password};
 
@@ -147,17 +157,52 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// Where a login may send the browser afterwards: console paths only.
+/// Longest `next` accepted.
+const MAX_NEXT: usize = 2000;
+
+/// Where a login may send the browser afterwards: a console page of this server, as
+/// printable ASCII (so it is always a valid `Location` header), never the login page.
 fn safe_next(next: &str) -> bool {
-    next.starts_with("/console/") && !next.starts_with("//") && !next.contains('\\') && !next.starts_with("/console/login")
+    if next.is_empty() || next.len() > MAX_NEXT || !next.bytes().all(|b| b.is_ascii_graphic()) || next.contains('\\') {
+        return false;
+    }
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    let under_console = (path == "/console" || path.starts_with("/console/")) && !path.starts_with("/console/login");
+    // A dot segment (also percent-encoded, which browsers resolve too) could climb out of
+    // /console.
+    let dot_segment = path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    under_console && !dot_segment && !path.contains("//")
+}
+
+/// The `next` of a login request: absent or empty is `None`; one that is not a console page
+/// is refused with `400`.
+fn next_param(lang: Lang, next: Option<&str>) -> Result<Option<String>, Box<Response>> {
+    match next {
+        None | Some("") => Ok(None),
+        Some(n) if safe_next(n) => Ok(Some(n.to_string())),
+        Some(_) => Err(Box::new(layout::bare_error(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.pick(
+                "Indirizzo di ritorno (next) non valido: deve essere una pagina della console.",
+                "Invalid return address (next): it must be a console page.",
+            ),
+        ))),
+    }
 }
 
 /// `GET /console/login`.
 pub async fn login_page(State(state): State<AppState>, lang: Lang, uri: Uri, headers: HeaderMap) -> Response {
+    let next = match next_param(lang, query_param(uri.query(), "next").as_deref()) {
+        Ok(next) => next,
+        Err(refused) => return *refused,
+    };
     if let Ok(Some(_)) = current(&state, &headers).await {
-        return Redirect::to("/console/inbox").into_response();
+        return Redirect::to(next.as_deref().unwrap_or("/console/inbox")).into_response();
     }
-    let next = query_param(uri.query(), "next").filter(|n| safe_next(n));
     login_form(lang, &uri, next.as_deref(), "", None, StatusCode::OK)
 }
 
@@ -199,13 +244,42 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("pratica-console-no-such-user").unwrap_or_default())
 }
 
+/// A `500` login page after a store error.
+fn internal(lang: Lang, what: &str, e: &pratica_engine::store::StoreError) -> Response {
+    tracing::error!(error = %e, "{what}");
+    layout::bare_error(lang, StatusCode::INTERNAL_SERVER_ERROR, lang.pick("Errore interno.", "Internal error."))
+}
+
+/// `429`: the account or the address is locked until `until`.
+fn locked_form(lang: Lang, uri: &Uri, next: Option<&str>, username: &str, now: Millis, until: Millis) -> Response {
+    let minutes = ((until - now).max(0) + 59_999) / 60_000;
+    let message = match lang {
+        Lang::It => format!("Troppi tentativi di accesso non riusciti: riprova tra {minutes} minuti."),
+        Lang::En => format!("Too many failed sign-in attempts: try again in {minutes} minutes."),
+    };
+    let mut response = login_form(lang, uri, next, username, Some(&message), StatusCode::TOO_MANY_REQUESTS);
+    let seconds = ((until - now).max(0) + 999) / 1000;
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// `POST /console/login` (`username`, `password`, `login_token`, `next`).
-pub async fn login_submit(State(state): State<AppState>, lang: Lang, uri: Uri, headers: HeaderMap, body: String) -> Response {
+pub async fn login_submit(
+    State(state): State<AppState>,
+    lang: Lang,
+    client: ClientAddr,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let fields = form_urlencoded_pairs(&body);
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let username = field("username").unwrap_or("").trim().to_string();
     let password = field("password").unwrap_or("");
-    let next = field("next").filter(|n| safe_next(n)).map(str::to_string);
+    let next = match next_param(lang, field("next")) {
+        Ok(next) => next,
+        Err(refused) => return *refused,
+    };
     let token_ok = match (field("login_token"), cookie(&headers, LOGIN_COOKIE)) {
         (Some(sent), Some(kept)) => constant_time_eq(sent.as_bytes(), kept.as_bytes()),
         _ => false,
@@ -215,23 +289,53 @@ pub async fn login_submit(State(state): State<AppState>, lang: Lang, uri: Uri, h
         return login_form(lang, &uri, next.as_deref(), &username, Some(message), StatusCode::FORBIDDEN);
     }
     let store = state.engine().store();
+    let now = state.engine().now();
+    let keys = Keys::new(&username, client);
+    // A locked account or address is refused before the password is looked at, whether or
+    // not the account exists.
+    match throttle::locked_until(store, &keys, now).await {
+        Ok(Some(until)) => {
+            tracing::warn!(user = ?username, client = %client, locked_until = %pratica_engine::clock::to_rfc3339(until), "console login refused: too many failures");
+            return locked_form(lang, &uri, next.as_deref(), &username, now, until);
+        }
+        Ok(None) => {}
+        Err(e) => return internal(lang, "cannot read the login throttle", &e),
+    }
     let user = match store.user(&username).await {
         Ok(user) => user,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read console users");
-            return layout::bare_error(lang, StatusCode::INTERNAL_SERVER_ERROR, lang.pick("Errore interno.", "Internal error."));
-        }
+        Err(e) => return internal(lang, "cannot read console users", &e),
     };
     // argon2 runs on every path (a dummy hash for unknown users), off the async threads.
-    let stored = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| dummy_hash().to_string());
+    let known = user.is_some();
     let password = password.to_string();
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &stored)).await.unwrap_or(false);
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref().unwrap_or_else(|| dummy_hash())))
+        .await
+        .unwrap_or(false);
     let caller = user.as_ref().filter(|_| matches).and_then(caller_for);
     let Some(caller) = caller else {
+        let failure = match throttle::record_failure(store, &keys, now).await {
+            Ok(failure) => failure,
+            Err(e) => return internal(lang, "cannot record a failed console login", &e),
+        };
+        // `?username` quotes and escapes what was typed, so it cannot forge log lines.
+        tracing::warn!(
+            user = ?username,
+            client = %client,
+            reason = if !known { "unknown user" } else if matches { "disabled user" } else { "wrong password" },
+            failures = failure.account_failures,
+            locked = failure.locked_until.is_some(),
+            "console login failed"
+        );
+        if let Some(until) = failure.locked_until {
+            return locked_form(lang, &uri, next.as_deref(), &username, now, until);
+        }
         let message = lang.pick("Nome utente o password errati.", "Wrong username or password.");
         return login_form(lang, &uri, next.as_deref(), &username, Some(message), StatusCode::UNAUTHORIZED);
     };
-    let now = state.engine().now();
+    if let Err(e) = throttle::record_success(store, &keys).await {
+        return internal(lang, "cannot clear the login throttle", &e);
+    }
     let id = random_id();
     let row = ConsoleSession {
         id_hash: hash_token(&id),
@@ -244,10 +348,9 @@ pub async fn login_submit(State(state): State<AppState>, lang: Lang, uri: Uri, h
         store.insert_console_session(&row).await
     };
     if let Err(e) = stored.await {
-        tracing::error!(error = %e, "cannot store a console session");
-        return layout::bare_error(lang, StatusCode::INTERNAL_SERVER_ERROR, lang.pick("Errore interno.", "Internal error."));
+        return internal(lang, "cannot store a console session", &e);
     }
-    tracing::info!(user = %caller.name, "console login");
+    tracing::info!(user = %caller.name, client = %client, "console login");
     let mut response = Redirect::to(next.as_deref().unwrap_or("/console/inbox")).into_response();
     response.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &id, SESSION_HOURS * 3600));
     response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0));
@@ -293,9 +396,32 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("a=1; pratica_session=abc; lang=en"));
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "nope"), None);
-        assert!(safe_next("/console/tasks/1"));
-        assert!(!safe_next("//evil.example/console/"));
-        assert!(!safe_next("https://evil.example"));
+        assert!(
+            safe_next("/console/tasks/1")
+                && safe_next("/console/cases?q=RSS%20MRA&lang=en")
+                && safe_next("/console/inbox")
+                && safe_next("/console")
+        );
+        for bad in [
+            "//evil.example/console/",
+            "https://evil.example",
+            "/console/x\r\nSet-Cookie: a=b",
+            "/console/x\0",
+            "/console/x\ty",
+            "/console/x y",
+            "/console/caf\u{e9}",
+            "/console/../api/v1/instances",
+            "/console/%2e%2E/api",
+            "/console/.%2e/api",
+            "/console//evil.example",
+            "/console/\\evil.example",
+            "/console/login?next=/console/inbox",
+            "/consoles/inbox",
+            "/console/%2E",
+            "/api/v1/tasks",
+        ] {
+            assert!(!safe_next(bad), "{bad:?}");
+        }
         assert_ne!(csrf_for("a"), csrf_for("b"));
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"ab", b"abc"));
     }

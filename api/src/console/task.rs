@@ -280,7 +280,7 @@ pub async fn action(State(state): State<AppState>, ctx: Ctx, Path((id, action)):
         return refused;
     }
     let caller = ctx.session.caller.clone();
-    let back = format!("/console/tasks/{id}");
+    let back = format!("/console/tasks/{}", super::i18n::encode(&id));
     let done = match action.as_str() {
         "claim" => tasks::claim(&state, &caller, &id).await.map(|_| "claimed"),
         "unclaim" => tasks::unclaim(&state, &caller, &id).await.map(|_| "unclaimed"),

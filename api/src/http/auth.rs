@@ -25,6 +25,11 @@
 //! operator never learns of other tasks: listing filters them out and any other access
 //! answers 404, as for a task that does not exist.
 //!
+//! The same rule scopes every read of case data for operators ([`Caller::scope`]): an
+//! operator reads an instance (its details, history, case file, instance page) only if one of
+//! its tasks, in any status, is visible to them; any other instance is left out of lists and
+//! searches and answers 404.
+//!
 //! Console users (`pratica user create`) have argon2id password hashes; [`verify_password`]
 //! checks one.
 
@@ -37,7 +42,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
-use pratica_engine::store::TaskRow;
+use pratica_engine::store::{TaskRow, TaskVisibility};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -158,6 +163,18 @@ impl Caller {
             permission.describe(),
             needed.join(", ")
         )))
+    }
+
+    /// The office scope of the caller's reads: `Some` for operators (they see the tasks, and
+    /// the instances with a task, visible by the task-visibility rule), `None` for the roles
+    /// that see everything they may read.
+    pub fn scope(&self) -> Option<TaskVisibility> {
+        match self.role {
+            Role::Operator => {
+                Some(TaskVisibility { user: self.name.clone(), offices: self.offices.clone(), task_roles: self.task_roles.clone() })
+            }
+            _ => None,
+        }
     }
 
     /// Whether the caller may see (and, with [`Permission::WorkTasks`], work) `task`.

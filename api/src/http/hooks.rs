@@ -3,12 +3,15 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | JSON body (≤ 1 MiB); `X-Pratica-Signature: sha256=<hex HMAC-SHA256 of the body>` when the trigger has a `secret`; optional `Idempotency-Key` | `202 {instance, created}` |
+//! | JSON body (≤ 1 MiB); when the trigger has a `secret`: `X-Pratica-Timestamp: <unix seconds>` and `X-Pratica-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`; optional `Idempotency-Key` | `202 {instance, created}` |
 //!
-//! Problems: `401 signature_invalid` (signature missing or wrong), `404 not_found` (no such
-//! hook), `400 malformed_json`, `413 payload_too_large`. A retried delivery with the same
-//! `Idempotency-Key` answers the first instance with `created: false`. The route needs no
-//! API token: the signature is the webhook's authentication.
+//! Problems: `401 signature_invalid` (timestamp or signature missing, malformed or wrong),
+//! `401 signature_expired` (the signed timestamp is outside the tolerance, 5 minutes by
+//! default), `409 webhook_replayed` (this signed request was accepted before), `404
+//! not_found` (no such hook), `400 malformed_json`, `413 payload_too_large`. A retried
+//! delivery (signed again) with the same `Idempotency-Key` answers the first instance with
+//! `created: false`. The route needs no API token: the signature is the webhook's
+//! authentication.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,7 +20,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use pratica_engine::trigger::{SIGNATURE_HEADER, WebhookError};
+use pratica_engine::trigger::{Delivery, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -41,9 +44,11 @@ pub struct HookAccepted {
 
 /// Start the workflow whose latest version has `webhook: name`, with the JSON body as input.
 ///
-/// No API token: when the trigger has a `secret`, `X-Pratica-Signature: sha256=<hex HMAC-SHA256 of the body>`
-/// authenticates the delivery. A retried delivery with the same `Idempotency-Key` answers the first
-/// instance with `created: false`.
+/// No API token: when the trigger has a `secret`, `X-Pratica-Timestamp: <unix seconds>` and
+/// `X-Pratica-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` authenticate the
+/// delivery; the timestamp must be within 5 minutes (configurable) of the server's clock and
+/// each signed request is accepted once. A retried delivery, signed again, with the same
+/// `Idempotency-Key` answers the first instance with `created: false`.
 #[utoipa::path(
     post,
     path = "/hooks/{name}",
@@ -51,15 +56,17 @@ pub struct HookAccepted {
     operation_id = "webhook",
     params(
         ("name" = String, Path, description = "The trigger's `webhook` name"),
-        ("X-Pratica-Signature" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of the body>`; required when the trigger has a secret"),
+        ("X-Pratica-Timestamp" = Option<String>, Header, description = "Unix time in seconds when the request was signed; required when the trigger has a secret"),
+        ("X-Pratica-Signature" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">`; required when the trigger has a secret"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 characters; a repeated key answers the first instance"),
     ),
     request_body(content = serde_json::Value, content_type = "application/json", description = "Any JSON document (an empty body is `{}`): the trigger maps it to the workflow's input"),
     responses(
         (status = 202, description = "An instance was started (or, for a repeated `Idempotency-Key`, had been)", body = HookAccepted),
         (status = 400, description = "`malformed_json` or `unreadable_body`", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`signature_invalid`: the signature is missing or wrong", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`signature_invalid`: the timestamp or signature is missing or wrong; `signature_expired`: the signed timestamp is too far from now", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no workflow has this webhook", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`webhook_replayed`: this signed request was already accepted; sign a retry again", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "`invalid_field` (`Idempotency-Key`), `invalid_request` or `invalid_input`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 500, response = super::openapi::Internal),
@@ -78,31 +85,36 @@ async fn hook(
         }
         Err(r) => return ApiError::UnreadableBody { detail: r.body_text() }.into_response(),
     };
-    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => Some(k.trim()),
         Some(_) => return ApiError::invalid_field("Idempotency-Key", format!("1 to {MAX_KEY_LEN} visible characters")).into_response(),
     };
-    match state.engine().webhook(&name, &body, signature, key).await {
+    let delivery =
+        Delivery { body: &body, timestamp: header_text(TIMESTAMP_HEADER), signature: header_text(SIGNATURE_HEADER), idempotency_key: key };
+    match state.engine().webhook(&name, &delivery, state.webhook_tolerance()).await {
         Ok(started) => (StatusCode::ACCEPTED, axum::Json(HookAccepted { instance: started.id, created: started.created })).into_response(),
-        Err(WebhookError::SignatureInvalid) => signature_invalid(),
+        Err(e @ WebhookError::SignatureInvalid) => refused(StatusCode::UNAUTHORIZED, "signature_invalid", "Signature invalid", &e),
+        Err(e @ WebhookError::SignatureExpired { .. }) => refused(StatusCode::UNAUTHORIZED, "signature_expired", "Signature expired", &e),
+        Err(e @ WebhookError::Replayed) => refused(StatusCode::CONFLICT, "webhook_replayed", "Webhook replayed", &e),
         Err(e @ WebhookError::Unknown(_)) => ApiError::NotFound(e.to_string()).into_response(),
         Err(WebhookError::Body(detail)) => ApiError::MalformedJson { detail }.into_response(),
         Err(WebhookError::Engine(e)) => ApiError::from(e).into_response(),
     }
 }
 
-/// `401 signature_invalid`, shaped like every other problem.
-fn signature_invalid() -> Response {
+/// A refused delivery, shaped like every other problem (without the API's
+/// `WWW-Authenticate: Bearer`, since no token would help).
+fn refused(status: StatusCode, code: &str, title: &str, error: &WebhookError) -> Response {
     let body = serde_json::json!({
-        "type": "urn:pratica:problem:signature_invalid",
-        "title": "Signature invalid",
-        "status": 401,
-        "code": "signature_invalid",
-        "detail": WebhookError::SignatureInvalid.to_string(),
+        "type": format!("urn:pratica:problem:{code}"),
+        "title": title,
+        "status": status.as_u16(),
+        "code": code,
+        "detail": error.to_string(),
     });
-    let mut response = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+    let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }

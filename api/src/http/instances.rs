@@ -8,6 +8,11 @@
 //! | `POST /api/v1/instances/{id}/cancel` `{reason}` | `204` |
 //! | `GET /api/v1/instances/{id}/history` | the audit entries |
 //! | `POST /api/v1/instances/{id}/retry` | `202`; re-runs a failed instance from the top-level step that failed; `409 not_retryable` if it is not failed or was compensated |
+//!
+//! **Office scope.** Operators read only the instances with a task (any status) visible to
+//! them by the task-visibility rule ([`Caller::scope`]): any other instance answers 404, as
+//! one that does not exist, and is left out of the list. `?status=` outside the instance
+//! statuses is `400 invalid_parameter`.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -18,7 +23,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use pratica_engine::clock::{Millis, to_rfc3339};
 use pratica_engine::runtime::{InstanceState, StartRequest};
-use pratica_engine::store::{InstanceQuery, InstanceRow};
+use pratica_engine::store::{INSTANCE_STATUSES, InstanceQuery, InstanceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -77,6 +82,9 @@ pub struct CancelRequest {
 pub struct ListInstancesQuery {
     pub workflow: Option<String>,
     pub version: Option<i64>,
+    /// `running`, `compensating`, `completed`, `failed` or `cancelled`; any other value is
+    /// `400 invalid_parameter`.
+    #[param(value_type = Option<InstanceStatus>, inline)]
     pub status: Option<String>,
     pub business_key: Option<String>,
     pub started_after: Option<String>,
@@ -88,6 +96,17 @@ pub struct ListInstancesQuery {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// The status of an instance.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    Running,
+    Compensating,
+    Completed,
+    Failed,
+    Cancelled,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,7 +187,8 @@ async fn start_instance(
     Ok((status, Json(StartInstanceResponse { id: started.id, created: started.created })).into_response())
 }
 
-/// One instance: status, input, output, error, current steps and times.
+/// One instance: status, input, output, error, current steps and times. Operators read only
+/// instances with a task visible to them (any other answers 404).
 #[utoipa::path(
     get,
     path = "/api/v1/instances/{id}",
@@ -185,18 +205,20 @@ async fn start_instance(
 )]
 async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<InstanceView>, ApiError> {
     caller.require(Permission::ReadInstances)?;
-    let row = load(&state, &id).await?;
+    let row = load_visible(&state, &caller, &id).await?;
     Ok(Json(view(&state, row).await))
 }
 
-/// Instances matching the filters, oldest first, one page at a time.
+/// Instances matching the filters, oldest first, one page at a time. Operators list only the
+/// instances with a task visible to them.
 #[utoipa::path(
     get,
     path = "/api/v1/instances",
     tag = "instances",
     params(ListInstancesQuery),
     responses(
-        (status = 200, description = "One page of instances", body = InstancePage),
+        (status = 200, description = "One page of instances (operators: only those with a task visible to them)", body = InstancePage),
+        (status = 400, description = "`invalid_parameter`: a `status` that is not an instance status (the problem names the `parameter` and the `allowed` values)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: an unknown parameter, a bad time, `limit` or `cursor`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, response = super::openapi::Unauthenticated),
         (status = 403, response = super::openapi::Forbidden),
@@ -215,11 +237,12 @@ async fn list_instances(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid_field("limit", format!("`limit` must be between 1 and {MAX_PAGE}")));
     }
+    let status = super::params::one_of("status", q.status, &INSTANCE_STATUSES)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let store_query = InstanceQuery {
         workflow: q.workflow,
         version: q.version,
-        status: q.status,
+        status,
         business_key: q.business_key,
         started_after: time_param("started_after", q.started_after.as_deref())?,
         started_before: time_param("started_before", q.started_before.as_deref())?,
@@ -227,6 +250,7 @@ async fn list_instances(
         ended_before: time_param("ended_before", q.ended_before.as_deref())?,
         after,
         limit: limit + 1,
+        visible_to: caller.scope(),
     };
     let mut rows = state.engine().store().instances_page(&store_query).await.map_err(|e| ApiError::Internal(e.into()))?;
     let next_cursor = if rows.len() as i64 > limit {
@@ -275,7 +299,8 @@ async fn cancel_instance(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The instance's audit history, oldest first.
+/// The instance's audit history, oldest first (operators: as for the instance, 404 outside
+/// their scope).
 #[utoipa::path(
     get,
     path = "/api/v1/instances/{id}/history",
@@ -296,7 +321,7 @@ async fn instance_history(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     caller.require(Permission::ReadInstances)?;
-    load(&state, &id).await?;
+    load_visible(&state, &caller, &id).await?;
     let rows = state.engine().store().history(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(
         rows.into_iter()
@@ -330,9 +355,27 @@ async fn retry_instance(State(state): State<AppState>, caller: Caller, Path(id):
 async fn load(state: &AppState, id: &str) -> Result<InstanceRow, ApiError> {
     match state.engine().store().instance(id).await {
         Ok(row) => Ok(row),
-        Err(pratica_engine::store::StoreError::NotFound { .. }) => Err(ApiError::NotFound(format!("instance `{id}` not found"))),
+        Err(pratica_engine::store::StoreError::NotFound { .. }) => Err(not_found(id)),
         Err(e) => Err(ApiError::Internal(e.into())),
     }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("instance `{id}` not found"))
+}
+
+/// The instance `id` if `caller` may read it: operators only an instance with a task visible
+/// to them; an instance outside their scope is `404`, exactly as one that does not exist. The
+/// API's instance routes and the console's instance page share it.
+pub(crate) async fn load_visible(state: &AppState, caller: &Caller, id: &str) -> Result<InstanceRow, ApiError> {
+    let row = load(state, id).await?;
+    if let Some(to) = caller.scope() {
+        let visible = state.engine().store().visible_instances(std::slice::from_ref(&row.id), &to).await;
+        if !visible.map_err(|e| ApiError::Internal(e.into()))?.contains(&row.id) {
+            return Err(not_found(id));
+        }
+    }
+    Ok(row)
 }
 
 async fn view(state: &AppState, row: InstanceRow) -> InstanceView {

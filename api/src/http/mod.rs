@@ -8,6 +8,7 @@
 //! - [`error`]: [`ApiError`], every error as an `application/problem+json` document with a
 //!   stable `code`.
 //! - [`json`]: the [`Json`] extractor whose rejections are [`ApiError`]s naming the field.
+//! - [`params`]: query parameters with a closed set of values (`400 invalid_parameter`).
 //! - [`auth`]: API tokens, roles and the permission each route needs.
 //! - [`workflows`], [`instances`], [`messages`], [`tasks`]: the REST API under `/api/v1`.
 //! - [`external`]: the external-task protocol under `/api/v1/external-tasks` (worker or
@@ -31,6 +32,7 @@ pub mod json;
 pub mod messages;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod tasks;
 pub mod workflows;
 
@@ -62,13 +64,25 @@ pub struct AppState {
     stop: Arc<watch::Sender<bool>>,
     /// Task forms are validated against these (default: the engine's schemas).
     schemas: SchemaSet,
+    /// How far a webhook's signed timestamp may be from now (`[webhooks] tolerance`).
+    webhook_tolerance: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> Self {
         let (stop, stopping) = watch::channel(false);
         let schemas = engine.config().schemas.clone();
-        Self { engine, stopping, stop: Arc::new(stop), schemas }
+        Self { engine, stopping, stop: Arc::new(stop), schemas, webhook_tolerance: pratica_engine::trigger::DEFAULT_TOLERANCE }
+    }
+
+    /// Accepts webhook deliveries signed at most `tolerance` before or after now.
+    pub fn with_webhook_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+        self.webhook_tolerance = tolerance;
+        self
+    }
+
+    pub fn webhook_tolerance(&self) -> std::time::Duration {
+        self.webhook_tolerance
     }
 
     /// Validates completed task forms against the schemas in `dir`.
@@ -111,10 +125,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then ends long polls and waits
-/// for requests in flight.
+/// for requests in flight. Handlers can read the client's address
+/// (`ConnectInfo<SocketAddr>`: the console's login throttling counts failures per address).
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     let stop = state.stop.clone();
-    let app = router(state);
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use pratica_engine::clock::to_rfc3339;
 use pratica_engine::runtime::{EngineError, TaskActor, TaskCompletion, TaskRefusal};
 use pratica_engine::schemas::{SchemaError, SchemaSet};
-use pratica_engine::store::{TaskQuery, TaskRow, TaskVisibility};
+use pratica_engine::store::{TASK_STATUSES, TaskQuery, TaskRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -52,6 +52,8 @@ pub(super) fn routes() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListTasksQuery {
+    /// `open`, `claimed`, `completed` or `cancelled`; any other value is `400 invalid_parameter`.
+    #[param(value_type = Option<TaskStatus>, inline)]
     pub status: Option<String>,
     pub office: Option<String>,
     pub role: Option<String>,
@@ -59,6 +61,16 @@ pub struct ListTasksQuery {
     /// 1 to 500 (default 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+}
+
+/// The status of a human task.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Claimed,
+    Completed,
+    Cancelled,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -134,6 +146,7 @@ impl From<TaskRow> for TaskView {
     params(ListTasksQuery),
     responses(
         (status = 200, description = "The matching tasks", body = Vec<TaskView>),
+        (status = 400, description = "`invalid_parameter`: a `status` that is not a task status (the problem names the `parameter` and the `allowed` values)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: an unknown parameter or a bad `limit`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, response = super::openapi::Unauthenticated),
         (status = 403, response = super::openapi::Forbidden),
@@ -152,7 +165,8 @@ async fn list_tasks(
     if !(1..=MAX_TASKS).contains(&limit) {
         return Err(ApiError::invalid_field("limit", format!("`limit` must be between 1 and {MAX_TASKS}")));
     }
-    let query = TaskQuery { status: q.status, offices: q.office.map(|o| vec![o]), role: q.role, assignee: q.assignee, limit };
+    let status = super::params::one_of("status", q.status, &TASK_STATUSES)?;
+    let query = TaskQuery { status, offices: q.office.map(|o| vec![o]), role: q.role, assignee: q.assignee, limit };
     let rows = tasks_for(&state, &caller, &query).await?;
     Ok(Json(rows.into_iter().map(TaskView::from).collect()))
 }
@@ -161,12 +175,9 @@ async fn list_tasks(
 /// in their offices with one of their task roles (in SQL); everyone else sees all.
 pub(crate) async fn tasks_for(state: &AppState, caller: &Caller, query: &TaskQuery) -> Result<Vec<TaskRow>, ApiError> {
     let store = state.engine().store();
-    let rows = match caller.role {
-        Role::Operator => {
-            let to = TaskVisibility { user: caller.name.clone(), offices: caller.offices.clone(), task_roles: caller.task_roles.clone() };
-            store.tasks_visible(query, &to).await
-        }
-        _ => store.tasks_matching(query).await,
+    let rows = match caller.scope() {
+        Some(to) => store.tasks_visible(query, &to).await,
+        None => store.tasks_matching(query).await,
     };
     rows.map_err(|e| ApiError::Internal(e.into()))
 }

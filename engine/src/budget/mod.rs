@@ -196,6 +196,43 @@ pub fn isolated<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Re
         .unwrap_or(Err(Exceeded::Interrupted))
 }
 
+/// Whether `value`, written as JSON, would take more than `limit` bytes (an estimate that
+/// never undercounts by much, and stops walking as soon as the limit is passed).
+pub fn json_size_exceeds(value: &serde_json::Value, limit: usize) -> bool {
+    fn walk(v: &serde_json::Value, left: &mut usize) -> bool {
+        use serde_json::Value::*;
+        let own = match v {
+            Null | Bool(_) => 5,
+            Number(_) => 8,
+            String(s) => s.len() + 2,
+            Array(items) => {
+                if items.iter().any(|i| walk(i, left)) {
+                    return true;
+                }
+                items.len() + 2
+            }
+            Object(map) => {
+                if map.iter().any(|(k, i)| {
+                    *left = left.saturating_sub(k.len() + 3);
+                    walk(i, left)
+                }) {
+                    return true;
+                }
+                2
+            }
+        };
+        match left.checked_sub(own) {
+            Some(rest) => {
+                *left = rest;
+                false
+            }
+            None => true,
+        }
+    }
+    let mut left = limit;
+    walk(value, &mut left) || left == 0
+}
+
 /// One evaluation step: ends the evaluation (by unwinding to [`metered`]) when a limit is
 /// passed. Outside [`metered`] it does nothing.
 #[inline]
@@ -265,8 +302,10 @@ mod tests {
         let limits = Limits { fuel: u64::MAX, time: Duration::from_millis(20), ..Limits::default() };
         let started = Instant::now();
         let r = in_scope(limits, 0, || {
-            metered(|| loop {
-                tick();
+            metered(|| {
+                loop {
+                    tick();
+                }
             })
         });
         assert_eq!(r, Err(Exceeded::Time(Duration::from_millis(20))));
@@ -278,6 +317,10 @@ mod tests {
         fn recurse(n: u64) -> u64 {
             tick();
             let pad = std::hint::black_box([0u8; 256]);
+            // Never true: the budget, not the base case, ends the recursion.
+            if std::hint::black_box(n) == u64::MAX {
+                return 0;
+            }
             recurse(n + 1) + u64::from(pad[0])
         }
         let r = metered(|| recurse(0));

@@ -55,10 +55,8 @@ impl Evaluator {
         let work = Arc::new(Mutex::new(work));
         for i in 0..threads {
             let work = Arc::clone(&work);
-            let spawned = std::thread::Builder::new()
-                .name(format!("pratica-eval-{i}"))
-                .stack_size(STACK_SIZE)
-                .spawn(move || run_queue(&work));
+            let spawned =
+                std::thread::Builder::new().name(format!("pratica-eval-{i}")).stack_size(STACK_SIZE).spawn(move || run_queue(&work));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start an evaluator thread");
             }

@@ -39,6 +39,10 @@ pub struct Catalog {
     pub connectors: BTreeSet<String>,
     /// Accept any connector name (drawing a draft, recompiling a deployed definition).
     pub any_connector: bool,
+    /// Accept a webhook bound to any secret, not only to one declared for webhooks
+    /// (`webhook-…`): recompiling a definition deployed before the rule, whose webhook the
+    /// engine refuses at delivery time instead.
+    pub any_webhook_secret: bool,
     pub schemas: Option<BTreeSet<String>>,
     pub workflows: Option<BTreeSet<String>>,
 }
@@ -49,6 +53,7 @@ impl Catalog {
         Self {
             connectors: BUILTIN_CONNECTORS.iter().map(|s| s.to_string()).collect(),
             any_connector: false,
+            any_webhook_secret: false,
             schemas: None,
             workflows: None,
         }

@@ -14,6 +14,7 @@ use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose};
 use super::state::{InstanceState, Phase, StepError};
 use super::tasks::{TaskActor, TaskJobs, TaskRefusal};
 use crate::audit;
+use crate::budget::{self, Evaluator, Limits};
 use crate::clock::{Clock, Millis};
 use crate::connector::Registry;
 use crate::definition::{self, Catalog, Diagnostic};
@@ -34,6 +35,12 @@ pub struct EngineConfig {
     pub message_retention: Duration,
     /// Schemas that start inputs (the workflow's `input:`) are checked against.
     pub schemas: SchemaSet,
+    /// The budget of every expression and template, and the size limits of values and state.
+    pub limits: Limits,
+    /// Claims of one job after which it is quarantined instead of run again: a job whose
+    /// process crashed (or whose lease ran out) this many times fails its instance with
+    /// `job.quarantined`, so a poison pill cannot keep a server down.
+    pub max_job_claims: u32,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +51,8 @@ impl Default for EngineConfig {
             batch: 256,
             message_retention: Duration::from_secs(7 * 86_400),
             schemas: SchemaSet::none(),
+            limits: Limits::default(),
+            max_job_claims: 2,
         }
     }
 }
@@ -224,8 +233,9 @@ impl Engine {
             return Ok(plan);
         }
         // Deployed definitions were valid; do not re-check connectors, which may have been
-        // configured differently then (a missing one fails its step at run time).
-        let catalog = Catalog { any_connector: true, ..Catalog::builtin() };
+        // configured differently then (a missing one fails its step at run time), nor webhook
+        // secrets (a webhook bound to a secret not declared for webhooks is refused when called).
+        let catalog = Catalog { any_connector: true, any_webhook_secret: true, ..Catalog::builtin() };
         let plan = Arc::new(definition::compile_source(&row.source, &catalog).map_err(|d| {
             let first = d.first().map(|d| format!("{} {}", d.code, d.message)).unwrap_or_default();
             EngineError::Corrupt(format!("stored workflow {} v{} no longer compiles: {first}", row.name, row.version))
@@ -234,7 +244,7 @@ impl Engine {
         Ok(plan)
     }
 
-    async fn plan_in_tx(&self, workflow: &str, version: i64) -> Result<Arc<Plan>, EngineError> {
+    pub(super) async fn plan_in_tx(&self, workflow: &str, version: i64) -> Result<Arc<Plan>, EngineError> {
         match self.cached_plan(workflow, version) {
             Some(p) => Ok(p),
             None => self.plan(workflow, Some(version as u32)).await,
@@ -247,16 +257,38 @@ impl Engine {
         if let Some(schema) = &plan.input_schema {
             self.inner.config.schemas.validate(schema, &req.input)?;
         }
+        // The business key is evaluated before the write transaction opens.
+        let business_key = self.business_key(&plan, &req.input).await?;
         let mut tx = self.inner.store.begin().await?;
         if let Some(rid) = &req.request_id
             && let Some(id) = tx.find_by_request_id(&plan.workflow, rid).await?
         {
             return Ok(Started { id, created: false });
         }
-        let id = self.create_instance(&mut tx, &plan, req.input, req.request_id, None).await?;
+        let id = self.create_instance(&mut tx, &plan, req.input, business_key, req.request_id, None).await?;
         tx.commit().await?;
         self.inner.wake.notify_one();
         Ok(Started { id, created: true })
+    }
+
+    /// Evaluates the workflow's `business_key` for `input` on an evaluator thread, under the
+    /// budget, and checks it: at most [`MAX_BUSINESS_KEY`] characters, no control or
+    /// bidirectional-override characters (which would disguise one key as another).
+    pub(super) async fn business_key(&self, plan: &Plan, input: &Value) -> Result<Option<String>, EngineError> {
+        let Some(expr) = plan.business_key.clone() else { return Ok(None) };
+        let (data, limits, now) = (json!({ "input": input }), self.inner.config.limits, self.now());
+        let value = Evaluator::shared()
+            .run(move || budget::in_scope(limits, now, || expr.eval(&data)))
+            .await
+            .map_err(|e| EngineError::Invalid(format!("business_key: {e}")))?
+            .map_err(|e| EngineError::Invalid(format!("business_key: {e}")))?;
+        let key = match value {
+            Value::String(s) => s,
+            Value::Null => return Ok(None),
+            other => other.to_string(),
+        };
+        check_business_key(&key).map_err(|why| EngineError::Invalid(format!("business_key: {why}")))?;
+        Ok(Some(key))
     }
 
     async fn create_instance(
@@ -264,19 +296,11 @@ impl Engine {
         tx: &mut Tx,
         plan: &Plan,
         input: Value,
+        business_key: Option<String>,
         request_id: Option<String>,
         parent: Option<(String, u32, u32)>,
     ) -> Result<String, EngineError> {
         let now = self.now();
-        let business_key = match &plan.business_key {
-            None => None,
-            Some(expr) => match expr.eval(&json!({ "input": input })) {
-                Ok(Value::String(s)) => Some(s),
-                Ok(Value::Null) => None,
-                Ok(other) => Some(other.to_string()),
-                Err(e) => return Err(EngineError::Invalid(format!("business_key: {e}"))),
-            },
-        };
         let id = uuid::Uuid::now_v7().to_string();
         let row = InstanceRow {
             id: id.clone(),
@@ -382,7 +406,8 @@ impl Engine {
         if let Some(schema) = &plan.input_schema {
             self.inner.config.schemas.validate(schema, &input)?;
         }
-        self.create_instance(tx, plan, input, Some(request_id), None).await
+        let business_key = self.business_key(plan, &input).await?;
+        self.create_instance(tx, plan, input, business_key, Some(request_id), None).await
     }
 
     /// Completes a human task on behalf of `actor`, checking outcomes, mandatory reasons and
@@ -485,27 +510,28 @@ impl Engine {
     /// The heart of durability: inside `tx`, load the instance, apply the event, and write
     /// the new state, its history and its effects.
     pub(super) async fn apply_event(&self, tx: &mut Tx, instance_id: &str, event: Event) -> Result<(), EngineError> {
-        let now = self.now();
-        let mut row = tx
+        let row = tx
             .instance_for_update(instance_id)
             .await?
             .ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance_id.into() })?;
         let plan = self.plan_in_tx(&row.workflow, row.version).await?;
-        let mut state: InstanceState =
-            serde_json::from_str(&row.state).map_err(|e| EngineError::Corrupt(format!("instance {instance_id}: {e}")))?;
-        let info = InstanceInfo {
-            id: row.id.clone(),
-            workflow: row.workflow.clone(),
-            version: row.version as u32,
-            business_key: row.business_key.clone(),
-            input: serde_json::from_str(&row.input).map_err(|e| EngineError::Corrupt(format!("instance {instance_id} input: {e}")))?,
-            started_at: row.started_at,
-        };
-        let was_finished = state.phase.is_finished();
-        if matches!(event, Event::Start) {
+        let now = self.now();
+        let limits = self.inner.config.limits;
+        let base = row.clone();
+        let computed = Evaluator::shared()
+            .run(move || compute_transition(&plan, &base, event, now, limits))
+            .await
+            .map_err(|e| EngineError::Corrupt(format!("instance {instance_id}: {e}")))??;
+        self.persist_transition(tx, row, computed).await
+    }
+
+    /// Commits a transition computed by [`compute_transition`] from `row` (as it is in this
+    /// transaction): effects, history, the instance row.
+    pub(super) async fn persist_transition(&self, tx: &mut Tx, mut row: InstanceRow, computed: Computed) -> Result<(), EngineError> {
+        let Computed { state, state_json, transition, was_finished, started, now, .. } = computed;
+        if started {
             metrics::counter!("pratica_instances_started_total", "workflow" => row.workflow.clone()).increment(1);
         }
-        let transition = machine::apply(&plan, &info, &mut state, event, now);
         for effect in transition.effects {
             self.persist_effect(tx, &row, effect, now).await?;
         }
@@ -547,7 +573,7 @@ impl Engine {
             row.ended_at = None;
             row.error = None;
         }
-        row.state = serde_json::to_string(&state).expect("state serializes");
+        row.state = state_json;
         row.updated_at = now;
         tx.update_instance(&row).await?;
         Ok(())
@@ -638,9 +664,16 @@ impl Engine {
                     None => Ok(plan),
                 });
                 match checked {
-                    Ok(plan) => {
-                        self.create_instance(tx, &plan, input, None, Some((row.id.clone(), token, epoch))).await?;
-                    }
+                    Ok(plan) => match self.business_key(&plan, &input).await {
+                        Ok(key) => {
+                            self.create_instance(tx, &plan, input, key, None, Some((row.id.clone(), token, epoch))).await?;
+                        }
+                        Err(e) => {
+                            let error = StepError::new("input.invalid", e.to_string());
+                            self.insert_event_job(tx, &row.id, token, &Event::ChildFinished { token, epoch, result: Err(error) }, now)
+                                .await?;
+                        }
+                    },
                     Err(EngineError::Schema(e)) => {
                         let error = StepError::new("input.invalid", e.to_string());
                         self.insert_event_job(tx, &row.id, token, &Event::ChildFinished { token, epoch, result: Err(error) }, now).await?;
@@ -699,4 +732,85 @@ pub(super) async fn chain_history(
     row.history_seq = history.seq;
     row.history_head = history.hash;
     Ok(())
+}
+
+/// A transition computed from an instance row, not yet committed.
+pub(super) struct Computed {
+    state: InstanceState,
+    /// `state` as stored.
+    pub(super) state_json: String,
+    transition: machine::Transition,
+    was_finished: bool,
+    started: bool,
+    now: Millis,
+    /// The instance's state document the transition was computed from.
+    pub(super) from_state: String,
+}
+
+fn state_json(state: &InstanceState) -> String {
+    serde_json::to_string(state).expect("state serializes")
+}
+
+/// Applies `event` to the instance `row` under the budget `limits` and the engine's clock
+/// `now`: the only place the state machine runs, always on an evaluator thread (see
+/// [`crate::budget`]). A state that would outgrow `limits.state` ends the instance failed
+/// (`state.too_large`) instead.
+pub(super) fn compute_transition(
+    plan: &Plan,
+    row: &InstanceRow,
+    event: Event,
+    now: Millis,
+    limits: Limits,
+) -> Result<Computed, EngineError> {
+    let corrupt = |what: &str, e: serde_json::Error| EngineError::Corrupt(format!("instance {}{what}: {e}", row.id));
+    let before: InstanceState = serde_json::from_str(&row.state).map_err(|e| corrupt("", e))?;
+    let info = InstanceInfo {
+        id: row.id.clone(),
+        workflow: row.workflow.clone(),
+        version: row.version as u32,
+        business_key: row.business_key.clone(),
+        input: serde_json::from_str(&row.input).map_err(|e| corrupt(" input", e))?,
+        started_at: row.started_at,
+    };
+    let started = matches!(event, Event::Start);
+    let mut state = before.clone();
+    let transition = budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, event, now));
+    let mut json = state_json(&state);
+    let transition = if json.len() > limits.state {
+        state = before.clone();
+        let error = StepError::new(
+            "state.too_large",
+            format!("the case's state would grow beyond its limit of {} MiB; the instance is stopped", limits.state >> 20),
+        );
+        let transition = budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, Event::Abort { error }, now));
+        json = state_json(&state);
+        transition
+    } else {
+        transition
+    };
+    Ok(Computed {
+        was_finished: before.phase.is_finished(),
+        state,
+        state_json: json,
+        transition,
+        started,
+        now,
+        from_state: row.state.clone(),
+    })
+}
+
+/// The longest business key accepted, in characters.
+pub const MAX_BUSINESS_KEY: usize = 200;
+
+/// Why `key` cannot be a business key, if it cannot.
+fn check_business_key(key: &str) -> Result<(), String> {
+    if key.chars().count() > MAX_BUSINESS_KEY {
+        return Err(format!("it is longer than {MAX_BUSINESS_KEY} characters"));
+    }
+    let disguising =
+        |c: char| c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    match key.chars().find(|c| disguising(*c)) {
+        Some(c) => Err(format!("it contains the control or bidirectional character U+{:04X}", c as u32)),
+        None => Ok(()),
+    }
 }

@@ -74,6 +74,11 @@ pub enum Event {
     Retry {
         actor: String,
     },
+    /// End the instance failed at once, without compensation: its job was quarantined (it
+    /// crashed or overran its lease too often) or its state outgrew its limit.
+    Abort {
+        error: StepError,
+    },
 }
 
 /// A failed connector call: retryable (timeouts, unavailable services) or a business error.
@@ -291,6 +296,16 @@ impl Machine<'_> {
                 self.state.phase = Phase::Cancelled;
                 self.record_by("instance.cancelled", None, json!({"reason": reason}), &actor);
             }
+            Event::Abort { error } if !self.state.phase.is_finished() => {
+                let tokens: Vec<u32> = self.state.tokens.keys().copied().collect();
+                if !tokens.is_empty() {
+                    self.out.effects.push(Effect::Discard { tokens });
+                }
+                self.state.tokens.clear();
+                self.state.compensable.clear();
+                self.record("instance.failed", error.step.as_deref(), json!({"error": error}));
+                self.state.phase = Phase::Failed { error, resume_at: None };
+            }
             Event::Retry { actor } => {
                 if let Phase::Failed { resume_at: Some(at), error } = &self.state.phase {
                     let (at, error) = (*at, error.clone());
@@ -392,8 +407,7 @@ impl Machine<'_> {
         }
         let step = self.plan.step(t.at);
         let data = self.data(token);
-        let fail_expr =
-            |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
+        let fail_expr = |e: &dyn EvalFailure| StepError { code: e.code().into(), message: e.to_string(), step: Some(step.id.clone()) };
         match &step.action {
             Action::Set { vars } => {
                 let mut set = Map::new();
@@ -405,8 +419,14 @@ impl Machine<'_> {
                         Err(e) => return self.fail(token, fail_expr(&e)),
                     }
                 }
-                self.state.vars.extend(set.clone());
-                self.complete(token, Value::Object(set));
+                let set = Value::Object(set);
+                if let Some(error) = too_large(&set, &step.id) {
+                    return self.fail(token, error);
+                }
+                if let Value::Object(vars) = &set {
+                    self.state.vars.extend(vars.clone());
+                }
+                self.complete(token, set);
             }
             Action::Switch(switch) => {
                 let mut target = None;
@@ -595,7 +615,7 @@ impl Machine<'_> {
         h: &HumanTask,
         data: &Value,
     ) -> Result<(TaskRequest, Vec<(String, String)>), StepError> {
-        let err = |e: &dyn std::fmt::Display| StepError { code: "expression".into(), message: e.to_string(), step: Some(step.id.clone()) };
+        let err = |e: &dyn EvalFailure| StepError { code: e.code().into(), message: e.to_string(), step: Some(step.id.clone()) };
         let text = |v: &Option<ValueTemplate>| -> Result<Option<String>, StepError> {
             match v.as_ref().map(|v| v.evaluate(data)) {
                 None => Ok(None),
@@ -674,6 +694,9 @@ impl Machine<'_> {
     fn complete(&mut self, token: u32, output: Value) {
         let at = self.state.tokens[&token].at;
         let step = self.plan.step(at);
+        if let Some(error) = too_large(&output, &step.id) {
+            return self.fail(token, error);
+        }
         let entry = json!({"output": output});
         let t = self.state.tokens.get_mut(&token).expect("token exists");
         t.last = output.clone();
@@ -931,6 +954,43 @@ impl Machine<'_> {
         let id = self.spawn(first, None, TokenRole::Compensation, next.locals);
         self.state.tokens.get_mut(&id).expect("token exists").error = Some(error);
     }
+}
+
+/// A failure of user-written code, with the step error code it gives.
+trait EvalFailure: std::fmt::Display {
+    fn code(&self) -> &'static str;
+}
+
+impl EvalFailure for crate::expr::ExprError {
+    fn code(&self) -> &'static str {
+        crate::expr::ExprError::code(self)
+    }
+}
+
+impl EvalFailure for crate::template::TemplateError {
+    fn code(&self) -> &'static str {
+        crate::template::TemplateError::code(self)
+    }
+}
+
+impl EvalFailure for crate::plan::ValueError {
+    fn code(&self) -> &'static str {
+        match self {
+            crate::plan::ValueError::Expr(e) => e.code(),
+            crate::plan::ValueError::Template(e) => e.code(),
+        }
+    }
+}
+
+/// The error of a step whose output (or variables) is larger than the limit in force
+/// (`state.too_large`), if it is.
+fn too_large(value: &Value, step: &str) -> Option<StepError> {
+    let limit = crate::budget::limits().value;
+    crate::budget::json_size_exceeds(value, limit).then(|| StepError {
+        code: "state.too_large".into(),
+        message: format!("the output of step `{step}` is larger than the limit of {} KiB for one value", limit >> 10),
+        step: Some(step.to_string()),
+    })
 }
 
 /// Whether an error code matches a pattern: exact, `prefix*`, or `*`.

@@ -2,6 +2,7 @@
 //! any transaction), then commit all their transitions in one transaction (group commit).
 //! A job's result is committed only if its lease is still held (fencing).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +10,15 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use super::engine::{Engine, EngineError};
+use super::engine::{Computed, Engine, EngineError, compute_transition};
 use super::machine::{CallError, CallRequest, Event, TaskNotification};
+use super::state::StepError;
 use super::tasks::{ESCALATE_JOB, EscalationJob, NOTIFY_JOB};
+use crate::budget::Evaluator;
 use crate::clock::{Clock as _, Millis};
 use crate::connector::{ConnectorError, Invocation};
-use crate::store::Job;
+use crate::plan::Plan;
+use crate::store::{InstanceRow, Job};
 
 /// What one pass of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,9 +41,27 @@ impl Engine {
         }
         let claimed = jobs.len();
         metrics::histogram!("pratica_worker_batch_size").record(claimed as f64);
+        // A job claimed too often without finishing is a poison pill: quarantine it.
+        let max_claims = i64::from(inner.config.max_job_claims.max(1));
+        let (poisoned, jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.claims > max_claims);
         let mut results = self.execute_all(jobs).await;
+        for job in poisoned {
+            tracing::error!(job = job.id, instance = %job.instance_id, kind = %job.kind, claims = job.claims, "job quarantined: claimed too often without finishing");
+            let error = StepError::new(
+                "job.quarantined",
+                format!(
+                    "the engine stopped this case: its `{}` job was started {} times and never finished (the server crashed or ran out of time each time)",
+                    job.kind,
+                    job.claims - 1
+                ),
+            );
+            results.push((job, Some(Outcome::Event(Event::Abort { error })), None));
+        }
         // A stable lock order across workers (PostgreSQL locks instance rows).
         results.sort_by(|a, b| (&a.0.instance_id, a.0.id).cmp(&(&b.0.instance_id, b.0.id)));
+        // Transitions are computed before the transaction opens (user-written expressions
+        // never run while it holds the database), and checked against the rows inside it.
+        let mut precomputed = self.precompute(&results).await;
         let mut tx = inner.store.begin().await?;
         // Fencing for the whole batch in one statement: results of jobs another worker took
         // over are dropped.
@@ -62,7 +84,15 @@ impl Engine {
             }
             let applied = match event {
                 None => continue,
-                Some(Outcome::Event(event)) => self.apply_event(&mut tx, &job.instance_id, event).await,
+                Some(Outcome::Event(event)) => match precomputed.remove(&job.id) {
+                    Some(computed) => match tx.instance_for_update(&job.instance_id).await? {
+                        // Nothing changed the instance since: commit what was computed.
+                        Some(row) if row.state == computed.from_state => self.persist_transition(&mut tx, row, computed).await,
+                        // Another transition came first (a message, a task): compute again.
+                        _ => self.apply_event(&mut tx, &job.instance_id, event).await,
+                    },
+                    None => self.apply_event(&mut tx, &job.instance_id, event).await,
+                },
                 Some(Outcome::Escalate(escalation)) => self.escalate_task(&mut tx, &escalation).await.map(|_| ()),
                 Some(Outcome::Notified(n, result)) => self.record_notification(&mut tx, &job.instance_id, job.token, &n, result).await,
             };
@@ -85,6 +115,44 @@ impl Engine {
         inner.wake.notify_one();
         tracing::debug!(worker = %inner.config.worker_id, claimed, committed, fenced, "worker pass");
         Ok(Pass { claimed, committed, fenced })
+    }
+
+    /// Computes the transitions of a batch's events from the instances as they are now, in
+    /// commit order (several events of one instance are chained), in one trip to an
+    /// evaluator thread. What cannot be computed here is computed in the transaction.
+    async fn precompute(&self, results: &[(Job, Option<Outcome>, Option<CallTiming>)]) -> HashMap<i64, Computed> {
+        let events: Vec<(i64, String, Event)> = results
+            .iter()
+            .filter_map(|(job, outcome, _)| match outcome {
+                Some(Outcome::Event(e)) => Some((job.id, job.instance_id.clone(), e.clone())),
+                _ => None,
+            })
+            .collect();
+        if events.is_empty() {
+            return HashMap::new();
+        }
+        let mut ids: Vec<String> = events.iter().map(|(_, id, _)| id.clone()).collect();
+        ids.dedup();
+        let Ok(rows) = self.inner.store.instances_by_id(&ids).await else { return HashMap::new() };
+        let mut instances: HashMap<String, (InstanceRow, Arc<Plan>)> = HashMap::new();
+        for row in rows {
+            if let Ok(plan) = self.plan_in_tx(&row.workflow, row.version).await {
+                instances.insert(row.id.clone(), (row, plan));
+            }
+        }
+        let (now, limits) = (self.now(), self.inner.config.limits);
+        let computed = Evaluator::shared().run(move || {
+            let mut out = HashMap::new();
+            for (job, instance, event) in events {
+                let Some((row, plan)) = instances.get_mut(&instance) else { continue };
+                if let Ok(c) = compute_transition(plan, row, event, now, limits) {
+                    row.state = c.state_json.clone();
+                    out.insert(job, c);
+                }
+            }
+            out
+        });
+        computed.await.unwrap_or_default()
     }
 
     /// Turns each job into what it produces, running connector calls concurrently.

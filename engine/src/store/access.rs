@@ -59,6 +59,8 @@ pub struct InstanceQuery {
     pub ended_before: Option<Millis>,
     pub after: Option<(Millis, String)>,
     pub limit: i64,
+    /// `Some`: only instances with a task visible to this operator (the office scope).
+    pub visible_to: Option<TaskVisibility>,
 }
 
 /// Tasks by status, offices (any of), role and assignee.
@@ -72,7 +74,14 @@ pub struct TaskQuery {
     pub limit: i64,
 }
 
-/// Who an operator is, for [`super::Store::tasks_visible`].
+/// The statuses an instance can have (`instances.status`).
+pub const INSTANCE_STATUSES: [&str; 5] = ["running", "compensating", "completed", "failed", "cancelled"];
+
+/// The statuses a human task can have (`tasks.status`).
+pub const TASK_STATUSES: [&str; 4] = ["open", "claimed", "completed", "cancelled"];
+
+/// Who an operator is, for [`super::Store::tasks_visible`] and the office scope of instances
+/// ([`super::Store::visible_instances`], [`InstanceQuery::visible_to`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskVisibility {
     pub user: String,

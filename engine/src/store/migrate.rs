@@ -9,7 +9,9 @@ pub(super) const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/sqlite/0006_console_sessions.sql")),
     (7, include_str!("../../migrations/sqlite/0007_dashboard_indexes.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_webhook_replay_and_login_throttle.sql")),
     (9, include_str!("../../migrations/sqlite/0009_external_lock_binding.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_job_claims.sql")),
 ];
 
 pub(super) const POSTGRES: &[(i64, &str)] = &[
@@ -20,7 +22,9 @@ pub(super) const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/postgres/0005_human_tasks.sql")),
     (6, include_str!("../../migrations/postgres/0006_console_sessions.sql")),
     (7, include_str!("../../migrations/postgres/0007_dashboard_indexes.sql")),
+    (8, include_str!("../../migrations/postgres/0008_webhook_replay_and_login_throttle.sql")),
     (9, include_str!("../../migrations/postgres/0009_external_lock_binding.sql")),
+    (10, include_str!("../../migrations/postgres/0010_job_claims.sql")),
 ];
 
 /// Processes that start together on one PostgreSQL migrate one at a time.

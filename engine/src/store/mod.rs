@@ -216,6 +216,11 @@ impl Store {
         on_pool!(self, get_instance(id))?.ok_or_else(|| StoreError::NotFound { entity: "instance", id: id.to_string() })
     }
 
+    /// Several instances by id (unlocked reads; missing ids are left out).
+    pub async fn instances_by_id(&self, ids: &[String]) -> Result<Vec<InstanceRow>, StoreError> {
+        on_pool!(self, get_instances(ids))
+    }
+
     pub async fn instances(&self, filter: &InstanceFilter) -> Result<Vec<InstanceRow>, StoreError> {
         on_pool!(self, list_instances(filter))
     }
@@ -316,6 +321,16 @@ impl Store {
         on_pool!(self, query_tasks(query, Some(to)))
     }
 
+    /// Which of the instances `ids` an operator may read: those with a task (any status)
+    /// visible to them by the task-visibility rule (the office scope of case data).
+    pub async fn visible_instances(&self, ids: &[String], to: &TaskVisibility) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut visible = std::collections::HashSet::new();
+        for chunk in ids.chunks(400) {
+            visible.extend(on_pool!(self, visible_instance_ids(chunk, to))?);
+        }
+        Ok(visible)
+    }
+
     // ---- end of the HTTP API block ----
 
     // ---- triggers: cron schedules (crate::trigger) ----
@@ -333,6 +348,11 @@ impl Store {
     /// The webhook or message triggers (`kind`) called `name`.
     pub async fn triggers_named(&self, kind: &str, name: &str) -> Result<Vec<TriggerName>, StoreError> {
         on_pool!(self, list_triggers_named(kind, name))
+    }
+
+    /// Forgets the webhook signatures whose tolerance window ended at or before `now`.
+    pub async fn purge_webhook_signatures(&self, now: Millis) -> Result<u64, StoreError> {
+        on_pool!(self, purge_webhook_signatures(now))
     }
 
     /// The earliest next fire time of any schedule.
@@ -581,6 +601,12 @@ impl Tx {
     /// Removes schedule `id` if it is still due at `due` (a schedule that never fires again).
     pub async fn delete_schedule(&mut self, id: &str, due: Millis) -> Result<bool, StoreError> {
         on_tx!(self, delete_schedule(id, due))
+    }
+
+    /// Records the signature of an accepted webhook delivery until `expires_at`; `false` if
+    /// it was recorded already (the delivery is a replay).
+    pub async fn remember_webhook_signature(&mut self, webhook: &str, signature: &str, expires_at: Millis) -> Result<bool, StoreError> {
+        on_tx!(self, remember_webhook_signature(webhook, signature, expires_at))
     }
 
     // ---- end of the triggers block ----

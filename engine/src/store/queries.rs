@@ -90,6 +90,8 @@ macro_rules! shared_queries {
                 fence: r.try_get("fence")?,
                 topic: r.try_get("topic")?,
                 lease_until: r.try_get("lease_until")?,
+                // Only the internal claim returns it.
+                claims: r.try_get("claims").unwrap_or(0),
             })
         }
 
@@ -105,10 +107,10 @@ macro_rules! shared_queries {
         ) -> Result<Vec<Job>, StoreError> {
             let filter = if topic.is_some() { "topic = $5" } else { "topic IS NULL" };
             let sql = format!(
-                "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1 WHERE id IN ( \
+                "UPDATE jobs SET lease_owner = $1, lease_until = $2, fence = fence + 1, claims = claims + 1 WHERE id IN ( \
                     SELECT id FROM jobs WHERE {filter} AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
                     ORDER BY due_at, id LIMIT $4 {}) \
-                 RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until",
+                 RETURNING id, instance_id, token, kind, payload, due_at, fence, topic, lease_until, claims",
                 $skip_locked
             );
             let mut tx = begin_write(pool).await?;
@@ -234,6 +236,24 @@ macro_rules! shared_queries {
             let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1");
             let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
             Ok(row.as_ref().map(instance_row).transpose()?)
+        }
+
+        /// Several instances by id, without locking (the worker computes transitions from
+        /// them before its transaction, and checks them again inside it).
+        pub(super) async fn get_instances(pool: &Pool<$Db>, ids: &[String]) -> Result<Vec<InstanceRow>, StoreError> {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ("));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                for r in &q.build().fetch_all(pool).await? {
+                    out.push(instance_row(r)?);
+                }
+            }
+            Ok(out)
         }
 
         pub(super) async fn list_instances(pool: &Pool<$Db>, f: &InstanceFilter) -> Result<Vec<InstanceRow>, StoreError> {
@@ -464,6 +484,9 @@ macro_rules! shared_queries {
             if let Some(t) = f.ended_before {
                 q.push(" AND ended_at < ").push_bind(t);
             }
+            if let Some(v) = &f.visible_to {
+                push_instance_visibility(&mut q, v, "instances.");
+            }
             if let Some((at, id)) = &f.after {
                 q.push(" AND (started_at > ").push_bind(*at).push(" OR (started_at = ").push_bind(*at).push(" AND id > ").push_bind(id.clone()).push("))");
             }
@@ -472,28 +495,62 @@ macro_rules! shared_queries {
             Ok(rows.iter().map(instance_row).collect::<Result<_, _>>()?)
         }
 
+        /// The task-visibility rule of an operator, as one parenthesised condition on the
+        /// columns of `tasks` (qualified by `table`, e.g. `"t."`, or `""`): a task assigned to
+        /// them, or of one of their offices whose role is one of their task roles or that names
+        /// no role. The API's task list, the console inbox and the office scope of instances
+        /// (an instance is visible when one of its tasks is) all use it.
+        pub(super) fn push_task_visibility(q: &mut QueryBuilder<$Db>, v: &TaskVisibility, table: &str) {
+            q.push(format!(" ({table}assignee = ")).push_bind(v.user.clone());
+            if !v.offices.is_empty() {
+                q.push(format!(" OR ({table}office IN ("));
+                let mut list = q.separated(", ");
+                for o in &v.offices {
+                    list.push_bind(o.clone());
+                }
+                q.push(format!(") AND ({table}role IS NULL"));
+                if !v.task_roles.is_empty() {
+                    q.push(format!(" OR {table}role IN ("));
+                    let mut list = q.separated(", ");
+                    for r in &v.task_roles {
+                        list.push_bind(r.clone());
+                    }
+                    q.push(")");
+                }
+                q.push("))");
+            }
+            q.push(")");
+        }
+
+        /// `AND` an instance (column `id` of `instances`, qualified by `instances`) has a task,
+        /// of any status, visible to `v`.
+        fn push_instance_visibility(q: &mut QueryBuilder<$Db>, v: &TaskVisibility, instances: &str) {
+            q.push(format!(" AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.instance_id = {instances}id AND"));
+            push_task_visibility(q, v, "vt.");
+            q.push(")");
+        }
+
+        /// Which of the instances `ids` have a task visible to `v`.
+        pub(super) async fn visible_instance_ids(pool: &Pool<$Db>, ids: &[String], v: &TaskVisibility) -> Result<Vec<String>, StoreError> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut q = QueryBuilder::<$Db>::new("SELECT DISTINCT instance_id FROM tasks WHERE instance_id IN (");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            q.push(") AND");
+            push_task_visibility(&mut q, v, "");
+            let rows = q.build().fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| r.try_get("instance_id")).collect::<Result<_, _>>()?)
+        }
+
         pub(super) async fn query_tasks(pool: &Pool<$Db>, f: &TaskQuery, to: Option<&TaskVisibility>) -> Result<Vec<TaskRow>, StoreError> {
             let mut q = QueryBuilder::<$Db>::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
             if let Some(v) = to {
-                q.push(" AND (assignee = ").push_bind(v.user.clone());
-                if !v.offices.is_empty() {
-                    q.push(" OR (office IN (");
-                    let mut list = q.separated(", ");
-                    for o in &v.offices {
-                        list.push_bind(o.clone());
-                    }
-                    q.push(") AND (role IS NULL");
-                    if !v.task_roles.is_empty() {
-                        q.push(" OR role IN (");
-                        let mut list = q.separated(", ");
-                        for r in &v.task_roles {
-                            list.push_bind(r.clone());
-                        }
-                        q.push(")");
-                    }
-                    q.push("))");
-                }
-                q.push(")");
+                q.push(" AND");
+                push_task_visibility(&mut q, v, "");
             }
             if let Some(s) = &f.status {
                 q.push(" AND status = ").push_bind(s.clone());
@@ -966,6 +1023,28 @@ macro_rules! shared_queries {
 
         pub(super) async fn next_schedule_at(pool: &Pool<$Db>) -> Result<Option<Millis>, StoreError> {
             Ok(sqlx::query("SELECT MIN(next_fire_at) AS t FROM schedules").fetch_one(pool).await?.try_get("t")?)
+        }
+
+        /// Records the signature of an accepted webhook delivery until `expires_at`; `false`
+        /// when it is already recorded (a replay). `ON CONFLICT DO NOTHING` on the primary key:
+        /// a concurrent transaction inserting the same signature waits for this one and then
+        /// inserts nothing.
+        pub(super) async fn remember_webhook_signature(tx: &mut Tx, webhook: &str, signature: &str, expires_at: Millis) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "INSERT INTO webhook_signatures (webhook, signature, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (webhook, signature) DO NOTHING",
+            )
+            .bind(webhook)
+            .bind(signature)
+            .bind(expires_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(super) async fn purge_webhook_signatures(pool: &Pool<$Db>, now: Millis) -> Result<u64, StoreError> {
+            let done = sqlx::query("DELETE FROM webhook_signatures WHERE expires_at <= $1").bind(now).execute(pool).await?;
+            Ok(done.rows_affected())
         }
 
         // ---- end of the triggers block ----

@@ -98,6 +98,8 @@ pub struct Job {
     pub fence: i64,
     pub topic: Option<String>,
     pub lease_until: Option<Millis>,
+    /// How many times a worker has claimed this job (this claim included).
+    pub claims: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -83,7 +83,13 @@ fn block_of<'rc>(param: &PathAndJson<'rc>) -> BlockContext<'rc> {
     block
 }
 
-fn set_block_params<'rc>(block: &mut BlockContext<'rc>, h: &Helper<'rc>, by_path: bool, key: &Value, item: &Value) -> Result<(), RenderError> {
+fn set_block_params<'rc>(
+    block: &mut BlockContext<'rc>,
+    h: &Helper<'rc>,
+    by_path: bool,
+    key: &Value,
+    item: &Value,
+) -> Result<(), RenderError> {
     let (value_name, key_name) = match (h.block_param(), h.block_param_pair()) {
         (Some(v), _) => (v, None),
         (None, Some((v, k))) => (v, Some(k)),

@@ -122,9 +122,7 @@ impl Template {
             let mut out = BoundedOutput { text: String::new(), max };
             match compiled.render(&REGISTRY, &ctx, &mut rc, &mut out) {
                 Ok(()) => Ok(out.text),
-                Err(e) if e.to_string().contains(OUTPUT_FULL) || out.text.len() >= max => {
-                    Err(TemplateError::Budget(Exceeded::Output(max)))
-                }
+                Err(e) if e.to_string().contains(OUTPUT_FULL) || out.text.len() >= max => Err(TemplateError::Budget(Exceeded::Output(max))),
                 Err(e) => Err(TemplateError::Render(e.reason().to_string())),
             }
         });
@@ -174,7 +172,9 @@ mod tests {
 
     #[test]
     fn what_could_recurse_or_log_is_refused_at_load() {
-        for source in ["{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}", "{{> header}}", "{{#> layout}}x{{/layout}}", "{{log input}}", "{{~ log input}}"] {
+        for source in
+            ["{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}", "{{> header}}", "{{#> layout}}x{{/layout}}", "{{log input}}", "{{~ log input}}"]
+        {
             assert!(matches!(Template::compile(source), Err(TemplateError::Refused { .. })), "{source}");
         }
         assert!(Template::compile("{{ login }} {{ input.log }}").is_ok());

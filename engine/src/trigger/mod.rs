@@ -9,8 +9,10 @@
 //!   fires once even with several processes on one database. After a pause covering several
 //!   due times, it fires **once**, for the most recent one, and records how many were missed.
 //! - **webhook** ([`webhook`]): `POST /hooks/<name>` starts the workflow whose latest
-//!   version has `webhook: <name>` (a name belongs to one workflow); with `secret`, the body
-//!   must be signed with HMAC-SHA256 (`X-Pratica-Signature: sha256=<hex>`).
+//!   version has `webhook: <name>` (a name belongs to one workflow); with `secret` (a secret
+//!   named `webhook-…`), the timestamp and the body are signed together with HMAC-SHA256
+//!   (`X-Pratica-Timestamp`, `X-Pratica-Signature: sha256=<hex>`), the timestamp must be
+//!   recent, and each signed request is accepted once.
 //! - **message**: [`Engine::publish_message`] also starts every workflow whose latest
 //!   version has `message: <name>`, once per published message (request id `msg:<id>`).
 //!
@@ -30,7 +32,7 @@ use crate::runtime::{Engine, EngineError, Started};
 use crate::store::{HistoryRow, ScheduleRow, TriggerName, Tx};
 
 pub use scheduler::Fired;
-pub use webhook::{SIGNATURE_HEADER, WebhookError};
+pub use webhook::{DEFAULT_TOLERANCE, Delivery, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookError};
 
 /// The trigger rows of a plan: its cron schedules (with their first fire time after `now`)
 /// and its webhook and message names.
