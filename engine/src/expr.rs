@@ -207,6 +207,8 @@ impl Expr {
     /// ([`budget::limits`]). Produces exactly one value: no output is `null`; several
     /// outputs are an error (collect them with `[ ... ]`).
     pub fn eval(&self, input: &Value) -> Result<Value, ExprError> {
+        /// The start of jaq-json's error for `string * n` past `MAX_REPEAT_LEN` (see vendor/jaq-json).
+        const REPETITION_REFUSED: &str = "string repetition would exceed";
         let fail = |message: String| ExprError::Eval { expression: self.source.clone(), message };
         let limits = budget::limits();
         let (filter, input) = (Arc::clone(&self.filter), input.clone());
@@ -217,6 +219,10 @@ impl Expr {
             let first = match outputs.next() {
                 None => return Ok(Ok(Value::Null)),
                 Some(Ok(v)) => v,
+                // The vendored jaq-json refuses oversized repetitions with this error.
+                Some(Err(e)) if e.to_string().contains(REPETITION_REFUSED) => {
+                    return Ok(Err(Exceeded::Repetition(jaq_json::MAX_REPEAT_LEN)));
+                }
                 Some(Err(e)) => return Err(e.to_string()),
             };
             if outputs.next().is_some() {
@@ -463,8 +469,11 @@ mod tests {
         }
         let deep = Expr::compile("reduce range(1000) as $i (null; [.])").unwrap();
         assert!(matches!(deep.eval(&json!(null)), Err(ExprError::Budget { exceeded: Exceeded::Depth(128), .. })));
-        let huge = Expr::compile("\"x\" * 1e12").unwrap();
-        assert!(matches!(huge.eval(&json!(null)), Err(ExprError::Eval { .. })), "string repetition is bounded");
+        let huge = Expr::compile("\"x\" * 1000000000000").unwrap();
+        assert!(
+            matches!(huge.eval(&json!(null)), Err(ExprError::Budget { exceeded: Exceeded::Repetition(_), .. })),
+            "string repetition is bounded"
+        );
         let wide = Expr::compile("[range(100000)] | map(tostring)").unwrap();
         let limits = budget::Limits { output: 10_000, ..budget::Limits::default() };
         let err = budget::in_scope(limits, 0, || wide.eval(&json!(null))).unwrap_err();

@@ -15,6 +15,7 @@ mod e2e_naspi;
 mod email_connector;
 mod external;
 mod external_http;
+mod hostile;
 mod http_connector;
 mod human_tasks;
 mod machine_properties;

@@ -72,6 +72,8 @@ pub enum Exceeded {
     Stack,
     Output(usize),
     Depth(usize),
+    /// A string repetition (`"x" * n`) would build a string longer than this many bytes.
+    Repetition(usize),
     /// The interpreter failed unexpectedly (a bug in it); the process is unharmed.
     Interrupted,
 }
@@ -85,6 +87,7 @@ impl std::fmt::Display for Exceeded {
             Exceeded::Stack => f.write_str("it recursed too deeply"),
             Exceeded::Output(b) => write!(f, "its result is larger than {} KiB", b >> 10),
             Exceeded::Depth(d) => write!(f, "its result is nested deeper than {d} levels"),
+            Exceeded::Repetition(b) => write!(f, "it repeated a string past {} MiB", b >> 20),
             Exceeded::Interrupted => f.write_str("its evaluation failed unexpectedly"),
         }
     }

@@ -40,10 +40,23 @@ impl Engine {
             return Ok(Pass::default());
         }
         let claimed = jobs.len();
+        tracing::debug!(worker = %inner.config.worker_id, claimed, "jobs claimed");
         metrics::histogram!("pratica_worker_batch_size").record(claimed as f64);
         // A job claimed too often without finishing is a poison pill: quarantine it.
         let max_claims = i64::from(inner.config.max_job_claims.max(1));
-        let (poisoned, jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.claims > max_claims);
+        let (poisoned, mut jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.claims > max_claims);
+        // A job claimed before that never finished (its process died, or its lease ran out)
+        // is a suspect: it runs alone, so that if it is the poison, the next crash counts
+        // against it and not against the innocent jobs of its batch.
+        if jobs.len() > 1
+            && let Some(at) = jobs.iter().position(|j| j.claims > 1)
+        {
+            let suspect = jobs.swap_remove(at);
+            let others: Vec<(i64, i64)> = jobs.iter().map(|j| (j.id, j.fence)).collect();
+            inner.store.release_jobs(&others).await?;
+            tracing::info!(job = suspect.id, instance = %suspect.instance_id, claims = suspect.claims, released = others.len(), "a job that never finished runs alone");
+            jobs = vec![suspect];
+        }
         let mut results = self.execute_all(jobs).await;
         for job in poisoned {
             tracing::error!(job = job.id, instance = %job.instance_id, kind = %job.kind, claims = job.claims, "job quarantined: claimed too often without finishing");

@@ -207,6 +207,12 @@ impl Store {
         on_pool!(self, release_all_leases())
     }
 
+    /// Gives claimed internal jobs back before working on them (`(id, fence)` of each claim):
+    /// they are due again at once and their claim is not counted.
+    pub async fn release_jobs(&self, claims: &[(i64, i64)]) -> Result<u64, StoreError> {
+        on_pool!(self, release_jobs(claims))
+    }
+
     /// The earliest due time of an unleased job, or of a lease that will expire.
     pub async fn next_wakeup(&self) -> Result<Option<Millis>, StoreError> {
         on_pool!(self, next_wakeup())

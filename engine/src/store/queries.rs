@@ -364,6 +364,24 @@ macro_rules! shared_queries {
             Ok(row.try_get("t")?)
         }
 
+        /// Gives claimed jobs back (still held under `fence`), undoing their claim count.
+        pub(super) async fn release_jobs(pool: &Pool<$Db>, claims: &[(i64, i64)]) -> Result<u64, StoreError> {
+            let mut released = 0;
+            for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<$Db>::new(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, fence = fence + 1, claims = claims - 1 WHERE (id, fence) IN (",
+                );
+                let mut first = true;
+                for (id, fence) in chunk {
+                    q.push(if first { "(" } else { ", (" }).push_bind(*id).push(", ").push_bind(*fence).push(")");
+                    first = false;
+                }
+                q.push(")");
+                released += q.build().execute(pool).await?.rows_affected();
+            }
+            Ok(released)
+        }
+
         pub(super) async fn release_all_leases(pool: &Pool<$Db>) -> Result<u64, StoreError> {
             let done = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL, fence = fence + 1 WHERE lease_owner IS NOT NULL AND topic IS NULL")
                 .execute(pool)
