@@ -382,8 +382,9 @@ both_backends!(every_endpoint_refuses_the_roles_it_must, |backend| async move {
         (Method::GET, "/api/v1/workflows/api-review/versions/1".into(), None, read),
         (Method::GET, "/api/v1/workflows/api-review/versions/1/diagram.svg".into(), None, read),
         (Method::GET, "/api/v1/instances".into(), None, read),
-        (Method::GET, format!("/api/v1/instances/{id}"), None, read),
-        (Method::GET, format!("/api/v1/instances/{id}/history"), None, read),
+        // A case is outside the office scope of an operator of another office: 404, as unknown.
+        (Method::GET, format!("/api/v1/instances/{id}"), None, task_read),
+        (Method::GET, format!("/api/v1/instances/{id}/history"), None, task_read),
         (
             Method::POST,
             "/api/v1/instances".into(),

@@ -228,10 +228,13 @@ both_backends!(hostile_definitions_are_refused_at_deployment, |backend| async mo
     }
 });
 
+/// A hostile workflow: its name, the `set` assignments it makes, the error code it must fail with.
+type Hostile = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+
 both_backends!(hostile_definitions_fail_alone_and_the_server_stays_up, |backend| async move {
     // The case state may hold 1 MiB here, so that the state limit is reached quickly.
     let Some((scratch, url, engine)) = setup(backend, "[limits]\nstate_mib = 1\n").await else { return };
-    let hostile: [(&str, &[(&str, &str)], &str); 9] = [
+    let hostile: [Hostile; 9] = [
         ("spin", &[("x", "${ last(range(1e12)) }")], "expression.budget"),
         ("recursion", &[("x", "${ def f: 1 + f; f }")], "expression.budget"),
         ("generator", &[("x", "${ [range(1e9)] | length }")], "expression.budget"),

@@ -665,10 +665,7 @@ impl<'a> Compiler<'a> {
                         code::UNAVAILABLE_BUILTIN,
                         "expressions see only the case data: .input, .steps.<id>.output, .vars, .business_key, .instance; `now` is the engine's clock",
                     ),
-                    _ => (
-                        code::UNBOUNDED,
-                        "bound the loop (limit(n; ...), a condition that becomes false) or write the rule as a decision table",
-                    ),
+                    _ => (code::UNBOUNDED, "bound the loop (limit(n; ...), a condition that becomes false)"),
                 };
                 self.report(
                     Diagnostic::new(code, format!("expression `{}` is refused: {e}", inner.trim()))

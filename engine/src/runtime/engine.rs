@@ -274,7 +274,7 @@ impl Engine {
     /// Evaluates the workflow's `business_key` for `input` on an evaluator thread, under the
     /// budget, and checks it: at most [`MAX_BUSINESS_KEY`] characters, no control or
     /// bidirectional-override characters (which would disguise one key as another).
-    pub(super) async fn business_key(&self, plan: &Plan, input: &Value) -> Result<Option<String>, EngineError> {
+    pub(crate) async fn business_key(&self, plan: &Plan, input: &Value) -> Result<Option<String>, EngineError> {
         let Some(expr) = plan.business_key.clone() else { return Ok(None) };
         let (data, limits, now) = (json!({ "input": input }), self.inner.config.limits, self.now());
         let value = Evaluator::shared()
@@ -361,13 +361,23 @@ impl Engine {
     pub async fn publish_message(&self, name: &str, key: &str, payload: Value) -> Result<Published, EngineError> {
         let now = self.now();
         let message_id = uuid::Uuid::now_v7().to_string();
+        // User-written expressions (trigger mappings, business keys, the waiting instance's
+        // next steps) are evaluated before the transaction opens.
+        let prepared = crate::trigger::prepare_for_message(self, name, &payload).await?;
+        let pre = match self.inner.store.subscription(name, key).await? {
+            Some(sub) => {
+                let event = Event::MessageReceived { token: sub.token as u32, epoch: sub.epoch as u32, payload: payload.clone() };
+                self.precompute(&sub.instance_id, event, now).await
+            }
+            None => None,
+        };
         let mut tx = self.inner.store.begin().await?;
-        let started = crate::trigger::start_for_message(self, &mut tx, name, &message_id, &payload).await?;
+        let started = crate::trigger::start_for_message(self, &mut tx, name, &message_id, prepared).await?;
         tx.lock_correlation(name, key).await?;
         let delivery = match tx.take_subscription(name, key).await? {
             Some(sub) => {
                 let event = Event::MessageReceived { token: sub.token as u32, epoch: sub.epoch as u32, payload };
-                self.apply_event(&mut tx, &sub.instance_id, event).await?;
+                self.apply_event_computed(&mut tx, &sub.instance_id, event, pre).await?;
                 Delivery::Delivered { instance: sub.instance_id }
             }
             None => {
@@ -394,20 +404,34 @@ impl Engine {
         self.inner.registry.secrets()
     }
 
-    /// Creates an instance inside `tx` for a trigger (see [`crate::trigger`]), checking its
-    /// input against the workflow's input schema like [`Engine::start`].
+    /// Creates an instance inside `tx` for a trigger (see [`crate::trigger`]), with the input
+    /// and business key prepared before the transaction by [`crate::trigger::prepare`].
     pub(crate) async fn create_instance_in(
         &self,
         tx: &mut Tx,
         plan: &Plan,
-        input: Value,
+        prepared: crate::trigger::Prepared,
         request_id: String,
     ) -> Result<String, EngineError> {
-        if let Some(schema) = &plan.input_schema {
-            self.inner.config.schemas.validate(schema, &input)?;
+        self.create_instance(tx, plan, prepared.input, prepared.business_key, Some(request_id), None).await
+    }
+
+    /// Checks `input` against the workflow's input schema, if it declares one.
+    pub(crate) fn check_input(&self, plan: &Plan, input: &Value) -> Result<(), EngineError> {
+        match &plan.input_schema {
+            Some(schema) => Ok(self.inner.config.schemas.validate(schema, input)?),
+            None => Ok(()),
         }
-        let business_key = self.business_key(plan, &input).await?;
-        self.create_instance(tx, plan, input, business_key, Some(request_id), None).await
+    }
+
+    /// Evaluates `template` against `data` on an evaluator thread, under the budget.
+    pub(crate) async fn evaluate(&self, template: crate::plan::ValueTemplate, data: Value) -> Result<Value, String> {
+        let (limits, now) = (self.inner.config.limits, self.now());
+        Evaluator::shared()
+            .run(move || budget::in_scope(limits, now, || template.evaluate(&data)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 
     /// Completes a human task on behalf of `actor`, checking outcomes, mandatory reasons and
@@ -423,52 +447,23 @@ impl Engine {
     /// a supervisor), when it is closed, or by its separation of duties.
     pub async fn complete_task_as(&self, task_id: &str, who: &TaskActor<'_>, completion: TaskCompletion) -> Result<(), EngineError> {
         let now = self.now();
-        let actor = who.name;
-        let (mut tx, mut task) = self.lock_task(task_id, who).await?;
-        if task.status != "open" && task.status != "claimed" {
-            return Err(EngineError::Task(TaskRefusal::Closed { task: task_id.into(), status: task.status.clone() }));
-        }
-        if let Some(holder) = task.assignee.as_deref().filter(|h| *h != actor && !who.supervisor) {
-            return Err(EngineError::Task(TaskRefusal::Claimed { task: task_id.into(), holder: holder.into() }));
-        }
-        let excluded: Vec<String> = serde_json::from_str(&task.excluded_actors).unwrap_or_default();
-        if excluded.iter().any(|a| a == actor) {
-            return Err(EngineError::Forbidden(format!(
-                "{actor} completed an earlier step of this case; another operator must complete this task"
-            )));
-        }
-        let outcomes: Vec<String> = serde_json::from_str(&task.outcomes).unwrap_or_default();
-        let reason_required: Vec<String> = serde_json::from_str(&task.reason_required).unwrap_or_default();
-        let outcome = match (&completion.outcome, outcomes.is_empty()) {
-            (None, true) => "done".to_string(),
-            (Some(o), true) if o == "done" => o.clone(),
-            (Some(o), false) if outcomes.contains(o) => o.clone(),
-            (o, _) => {
-                let allowed = if outcomes.is_empty() { vec!["done".to_string()] } else { outcomes.clone() };
-                return Err(EngineError::Invalid(match o {
-                    Some(o) => format!("outcome `{o}` is not one of {}", allowed.join(", ")),
-                    None => format!("an outcome is required: one of {}", allowed.join(", ")),
-                }));
-            }
+        // The instance's transition is computed before the transaction opens, from the task
+        // as it is now; inside, it is used if neither the task nor the instance changed.
+        let pre = match self.inner.store.task(task_id).await {
+            Ok(task) if (who.sees)(&task) => match completion_of(&task, who, &completion, now) {
+                Ok((_, event)) => self.precompute(&task.instance_id, event, now).await,
+                Err(_) => None,
+            },
+            _ => None,
         };
-        let reason = completion.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(String::from);
-        if reason_required.contains(&outcome) && reason.is_none() {
-            return Err(EngineError::Invalid(format!("outcome `{outcome}` needs a reason")));
-        }
-        let output = json!({
-            "outcome": outcome,
-            "reason": reason,
-            "form": completion.form,
-            "completed_by": actor,
-            "completed_at": crate::clock::to_rfc3339(now),
-        });
+        let (mut tx, mut task) = self.lock_task(task_id, who).await?;
+        let (output, event) = completion_of(&task, who, &completion, now)?;
         task.status = "completed".into();
-        task.completed_by = Some(actor.into());
+        task.completed_by = Some(who.name.into());
         task.completed_at = Some(now);
         task.result = Some(output.to_string());
         tx.update_task(&task).await?;
-        let event = Event::TaskCompleted { token: task.token as u32, epoch: task.epoch as u32, output, actor: actor.into() };
-        self.apply_event(&mut tx, &task.instance_id, event).await?;
+        self.apply_event_computed(&mut tx, &task.instance_id, event, pre).await?;
         tx.commit().await?;
         self.inner.wake.notify_one();
         Ok(())
@@ -478,6 +473,8 @@ impl Engine {
     /// idempotency visit for it). Refused when the failure was compensated, or when the
     /// instance is not failed.
     pub async fn retry(&self, instance: &str, actor: &str) -> Result<(), EngineError> {
+        let now = self.now();
+        let pre = self.precompute(instance, Event::Retry { actor: actor.into() }, now).await;
         let mut tx = self.inner.store.begin().await?;
         let row =
             tx.instance_for_update(instance).await?.ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance.into() })?;
@@ -493,7 +490,7 @@ impl Engine {
             }
             _ => return Err(EngineError::Invalid(format!("instance `{instance}` is {}, not failed", row.status))),
         }
-        self.apply_event(&mut tx, instance, Event::Retry { actor: actor.into() }).await?;
+        self.apply_event_computed(&mut tx, instance, Event::Retry { actor: actor.into() }, pre).await?;
         tx.commit().await?;
         self.wake();
         Ok(())
@@ -501,8 +498,10 @@ impl Engine {
 
     /// Cancels an instance: pending work is dropped, tasks are withdrawn, children cancelled.
     pub async fn cancel(&self, instance: &str, actor: &str, reason: &str) -> Result<(), EngineError> {
+        let event = Event::Cancel { actor: actor.into(), reason: reason.into() };
+        let pre = self.precompute(instance, event.clone(), self.now()).await;
         let mut tx = self.inner.store.begin().await?;
-        self.apply_event(&mut tx, instance, Event::Cancel { actor: actor.into(), reason: reason.into() }).await?;
+        self.apply_event_computed(&mut tx, instance, event, pre).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -510,10 +509,40 @@ impl Engine {
     /// The heart of durability: inside `tx`, load the instance, apply the event, and write
     /// the new state, its history and its effects.
     pub(super) async fn apply_event(&self, tx: &mut Tx, instance_id: &str, event: Event) -> Result<(), EngineError> {
+        self.apply_event_computed(tx, instance_id, event, None).await
+    }
+
+    /// Computes `event` on the instance as it is now, read without a transaction, on an
+    /// evaluator thread: user-written expressions then run while no transaction is open.
+    /// `None` when it cannot be computed ahead (the transaction computes it then).
+    pub(super) async fn precompute(&self, instance_id: &str, event: Event, now: Millis) -> Option<Precomputed> {
+        let row = self.inner.store.instance(instance_id).await.ok()?;
+        let plan = self.plan_in_tx(&row.workflow, row.version).await.ok()?;
+        let limits = self.inner.config.limits;
+        let for_event = event.clone();
+        let computed = Evaluator::shared().run(move || compute_transition(&plan, &row, for_event, now, limits)).await.ok()?.ok()?;
+        Some(Precomputed { event, computed })
+    }
+
+    /// [`Engine::apply_event`], committing `pre` instead of computing again when it was
+    /// computed for the same event from the instance's state as it is in `tx`.
+    pub(super) async fn apply_event_computed(
+        &self,
+        tx: &mut Tx,
+        instance_id: &str,
+        event: Event,
+        pre: Option<Precomputed>,
+    ) -> Result<(), EngineError> {
         let row = tx
             .instance_for_update(instance_id)
             .await?
             .ok_or_else(|| EngineError::NotFound { entity: "instance", id: instance_id.into() })?;
+        if let Some(pre) = pre
+            && pre.event == event
+            && pre.computed.from_state == row.state
+        {
+            return self.persist_transition(tx, row, pre.computed).await;
+        }
         let plan = self.plan_in_tx(&row.workflow, row.version).await?;
         let now = self.now();
         let limits = self.inner.config.limits;
@@ -732,6 +761,57 @@ pub(super) async fn chain_history(
     row.history_seq = history.seq;
     row.history_head = history.hash;
     Ok(())
+}
+
+/// A transition computed before its transaction, and the event it was computed for.
+pub(super) struct Precomputed {
+    event: Event,
+    computed: Computed,
+}
+
+/// The output and the event of completing `task` as `who`, or why it is refused (a holder
+/// other than the actor, a closed task, separation of duties, an outcome or reason missing).
+fn completion_of(task: &TaskRow, who: &TaskActor<'_>, completion: &TaskCompletion, now: Millis) -> Result<(Value, Event), EngineError> {
+    let actor = who.name;
+    if task.status != "open" && task.status != "claimed" {
+        return Err(EngineError::Task(TaskRefusal::Closed { task: task.id.clone(), status: task.status.clone() }));
+    }
+    if let Some(holder) = task.assignee.as_deref().filter(|h| *h != actor && !who.supervisor) {
+        return Err(EngineError::Task(TaskRefusal::Claimed { task: task.id.clone(), holder: holder.into() }));
+    }
+    let excluded: Vec<String> = serde_json::from_str(&task.excluded_actors).unwrap_or_default();
+    if excluded.iter().any(|a| a == actor) {
+        return Err(EngineError::Forbidden(format!(
+            "{actor} completed an earlier step of this case; another operator must complete this task"
+        )));
+    }
+    let outcomes: Vec<String> = serde_json::from_str(&task.outcomes).unwrap_or_default();
+    let reason_required: Vec<String> = serde_json::from_str(&task.reason_required).unwrap_or_default();
+    let outcome = match (&completion.outcome, outcomes.is_empty()) {
+        (None, true) => "done".to_string(),
+        (Some(o), true) if o == "done" => o.clone(),
+        (Some(o), false) if outcomes.contains(o) => o.clone(),
+        (o, _) => {
+            let allowed = if outcomes.is_empty() { vec!["done".to_string()] } else { outcomes.clone() };
+            return Err(EngineError::Invalid(match o {
+                Some(o) => format!("outcome `{o}` is not one of {}", allowed.join(", ")),
+                None => format!("an outcome is required: one of {}", allowed.join(", ")),
+            }));
+        }
+    };
+    let reason = completion.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(String::from);
+    if reason_required.contains(&outcome) && reason.is_none() {
+        return Err(EngineError::Invalid(format!("outcome `{outcome}` needs a reason")));
+    }
+    let output = json!({
+        "outcome": outcome,
+        "reason": reason,
+        "form": completion.form,
+        "completed_by": actor,
+        "completed_at": crate::clock::to_rfc3339(now),
+    });
+    let event = Event::TaskCompleted { token: task.token as u32, epoch: task.epoch as u32, output: output.clone(), actor: actor.into() };
+    Ok((output, event))
 }
 
 /// A transition computed from an instance row, not yet committed.

@@ -74,7 +74,7 @@ impl Engine {
         results.sort_by(|a, b| (&a.0.instance_id, a.0.id).cmp(&(&b.0.instance_id, b.0.id)));
         // Transitions are computed before the transaction opens (user-written expressions
         // never run while it holds the database), and checked against the rows inside it.
-        let mut precomputed = self.precompute(&results).await;
+        let mut precomputed = self.precompute_batch(&results).await;
         let mut tx = inner.store.begin().await?;
         // Fencing for the whole batch in one statement: results of jobs another worker took
         // over are dropped.
@@ -133,7 +133,7 @@ impl Engine {
     /// Computes the transitions of a batch's events from the instances as they are now, in
     /// commit order (several events of one instance are chained), in one trip to an
     /// evaluator thread. What cannot be computed here is computed in the transaction.
-    async fn precompute(&self, results: &[(Job, Option<Outcome>, Option<CallTiming>)]) -> HashMap<i64, Computed> {
+    async fn precompute_batch(&self, results: &[(Job, Option<Outcome>, Option<CallTiming>)]) -> HashMap<i64, Computed> {
         let events: Vec<(i64, String, Event)> = results
             .iter()
             .filter_map(|(job, outcome, _)| match outcome {

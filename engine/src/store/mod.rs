@@ -207,6 +207,12 @@ impl Store {
         on_pool!(self, release_all_leases())
     }
 
+    /// The subscription a message `(message, key)` would be delivered to now; the delivery
+    /// itself takes it inside a transaction ([`Tx::take_subscription`]).
+    pub async fn subscription(&self, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
+        on_pool!(self, subscription(message, key))
+    }
+
     /// Gives claimed internal jobs back before working on them (`(id, fence)` of each claim):
     /// they are due again at once and their claim is not counted.
     pub async fn release_jobs(&self, claims: &[(i64, i64)]) -> Result<u64, StoreError> {

@@ -878,6 +878,27 @@ macro_rules! shared_queries {
             Ok(())
         }
 
+        /// The subscription a message `(message, key)` would be delivered to now (read only).
+        pub(super) async fn subscription(pool: &Pool<$Db>, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
+            let row = sqlx::query(
+                "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions WHERE message = $1 AND key = $2 \
+                 ORDER BY created_at LIMIT 1",
+            )
+            .bind(message)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            let Some(r) = row else { return Ok(None) };
+            Ok(Some(Subscription {
+                instance_id: r.try_get("instance_id")?,
+                token: r.try_get("token")?,
+                epoch: r.try_get("epoch")?,
+                message: r.try_get("message")?,
+                key: r.try_get("key")?,
+                created_at: r.try_get("created_at")?,
+            }))
+        }
+
         pub(super) async fn take_subscription(tx: &mut Tx, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
             let sql = format!(
                 "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions WHERE message = $1 AND key = $2 \

@@ -23,6 +23,8 @@ pub mod cron;
 mod scheduler;
 pub mod webhook;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::audit;
@@ -81,13 +83,30 @@ pub(crate) async fn register(tx: &mut Tx, plan: &Plan, now: Millis) -> Result<()
     Ok(())
 }
 
-/// The input of a triggered instance: the trigger's `input` evaluated against `data`, or
-/// `default` when it has none.
-pub(crate) fn input_of(template: Option<&ValueTemplate>, data: &Value, default: Value) -> Result<Value, EngineError> {
-    match template {
-        None => Ok(default),
-        Some(t) => t.evaluate(data).map_err(|e| EngineError::Invalid(format!("trigger input: {e}"))),
-    }
+/// What a trigger starts an instance with, computed before any transaction opens: the input
+/// (the trigger's `input` mapping evaluated) and the business key.
+pub(crate) struct Prepared {
+    pub input: Value,
+    pub business_key: Option<String>,
+}
+
+/// Evaluates the trigger's `input` mapping against `data` (or takes `default` when it has
+/// none), checks the input schema and evaluates the business key: user-written expressions,
+/// run on an evaluator thread under the budget, never inside a transaction.
+pub(crate) async fn prepare(
+    engine: &Engine,
+    plan: &Plan,
+    template: Option<&ValueTemplate>,
+    data: Value,
+    default: Value,
+) -> Result<Prepared, EngineError> {
+    let input = match template {
+        None => default,
+        Some(t) => engine.evaluate(t.clone(), data).await.map_err(|e| EngineError::Invalid(format!("trigger input: {e}")))?,
+    };
+    engine.check_input(plan, &input)?;
+    let business_key = engine.business_key(plan, &input).await?;
+    Ok(Prepared { input, business_key })
 }
 
 /// The `input` template of trigger `ix` of `plan`.
@@ -103,14 +122,14 @@ pub(crate) async fn start_in_tx(
     engine: &Engine,
     tx: &mut Tx,
     plan: &Plan,
-    input: Value,
+    prepared: Prepared,
     request_id: String,
     record: Value,
 ) -> Result<Started, EngineError> {
     if let Some(id) = tx.find_by_request_id(&plan.workflow, &request_id).await? {
         return Ok(Started { id, created: false });
     }
-    let id = engine.create_instance_in(tx, plan, input, request_id).await?;
+    let id = engine.create_instance_in(tx, plan, prepared, request_id).await?;
     let mut row = tx.instance_for_update(&id).await?.ok_or_else(|| EngineError::Corrupt(format!("instance {id} vanished")))?;
     let mut history = HistoryRow {
         instance_id: id.clone(),
@@ -131,35 +150,38 @@ pub(crate) async fn start_in_tx(
     Ok(Started { id, created: true })
 }
 
-/// Starts, inside `tx`, every workflow whose latest version has a `message: name` trigger,
-/// with the payload as input (through the trigger's `input` mapping, which sees it as
-/// `.input`), once per message id.
+/// Prepares (before any transaction) an instance of every workflow whose latest version has a
+/// `message: name` trigger, with the payload as input (through the trigger's `input`
+/// mapping, which sees it as `.input`).
+pub(crate) async fn prepare_for_message(engine: &Engine, name: &str, payload: &Value) -> Result<Vec<(Arc<Plan>, Prepared)>, EngineError> {
+    let mut prepared = Vec::new();
+    for t in engine.store().triggers_named("message", name).await? {
+        let plan = engine.plan(&t.workflow, Some(t.version as u32)).await?;
+        match prepare(engine, &plan, template_of(&plan, t.trigger_ix), json!({ "input": payload }), payload.clone()).await {
+            Ok(p) => prepared.push((plan, p)),
+            // One workflow's mapping or schema failing must not stop the message for the others.
+            Err(e @ (EngineError::Invalid(_) | EngineError::Schema(_))) => {
+                tracing::warn!(workflow = %t.workflow, message = name, error = %e, "message trigger could not prepare an instance; none started");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(prepared)
+}
+
+/// Starts, inside `tx`, the instances [`prepare_for_message`] prepared for message `name`,
+/// once per message (request id `msg:<message id>`).
 pub(crate) async fn start_for_message(
     engine: &Engine,
     tx: &mut Tx,
     name: &str,
     message_id: &str,
-    payload: &Value,
+    prepared: Vec<(Arc<Plan>, Prepared)>,
 ) -> Result<Vec<Started>, EngineError> {
     let mut started = Vec::new();
-    for t in tx.triggers_named("message", name).await? {
-        let plan = engine.plan(&t.workflow, Some(t.version as u32)).await?;
-        let input = match input_of(template_of(&plan, t.trigger_ix), &json!({ "input": payload }), payload.clone()) {
-            Ok(input) => input,
-            Err(e) => {
-                // One workflow's mapping failing must not stop the message for the others.
-                tracing::warn!(workflow = %t.workflow, message = name, error = %e, "message trigger input failed; no instance started");
-                continue;
-            }
-        };
+    for (plan, p) in prepared {
         let record = json!({ "trigger": "message", "message": name, "message_id": message_id, "at": to_rfc3339(engine.now()) });
-        match start_in_tx(engine, tx, &plan, input, format!("msg:{message_id}"), record).await {
-            Ok(s) => started.push(s),
-            Err(e @ EngineError::Schema(_)) => {
-                tracing::warn!(workflow = %t.workflow, message = name, error = %e, "message payload does not fit the workflow's input; no instance started");
-            }
-            Err(e) => return Err(e),
-        }
+        started.push(start_in_tx(engine, tx, &plan, p, format!("msg:{message_id}"), record).await?);
     }
     Ok(started)
 }

@@ -16,7 +16,7 @@
 use serde_json::json;
 
 use super::cron::CronSchedule;
-use super::{input_of, start_in_tx, template_of};
+use super::{prepare, start_in_tx, template_of};
 use crate::clock::{Millis, to_rfc3339};
 use crate::runtime::{Engine, EngineError};
 use crate::store::ScheduleRow;
@@ -65,8 +65,16 @@ impl Engine {
                 return Ok(false);
             }
         };
-        // Compiled (and cached) before the transaction.
-        let plan = self.plan(&s.workflow, Some(s.version as u32)).await;
+        let scheduled_for = to_rfc3339(catch_up.fire_for);
+        let trigger = json!({ "fired_at": to_rfc3339(now), "scheduled_for": scheduled_for, "missed": catch_up.missed });
+        // Compiled (and cached), and the input mapping and business key evaluated, before the
+        // transaction.
+        let prepared = match self.plan(&s.workflow, Some(s.version as u32)).await {
+            Ok(plan) => {
+                prepare(self, &plan, template_of(&plan, s.trigger_ix), json!({ "trigger": trigger }), json!({})).await.map(|p| (plan, p))
+            }
+            Err(e) => Err(e),
+        };
         let mut tx = self.store().begin().await?;
         let claimed = match catch_up.next {
             Some(next) => tx.claim_schedule(&s.id, s.next_fire_at, next).await?,
@@ -75,24 +83,19 @@ impl Engine {
         if !claimed {
             return Ok(false);
         }
-        let scheduled_for = to_rfc3339(catch_up.fire_for);
-        let trigger = json!({ "fired_at": to_rfc3339(now), "scheduled_for": scheduled_for, "missed": catch_up.missed });
-        let started = match plan {
-            Ok(plan) => match input_of(template_of(&plan, s.trigger_ix), &json!({ "trigger": trigger }), json!({})) {
-                Ok(input) => {
-                    let record = json!({
-                        "trigger": "cron",
-                        "schedule": s.schedule,
-                        "timezone": s.timezone,
-                        "scheduled_for": scheduled_for,
-                        "fired_at": to_rfc3339(now),
-                        "missed": catch_up.missed,
-                    });
-                    let request_id = format!("cron:{}:{}:{scheduled_for}", s.workflow, s.trigger_ix);
-                    start_in_tx(self, &mut tx, &plan, input, request_id, record).await.map(|_| ())
-                }
-                Err(e) => Err(e),
-            },
+        let started = match prepared {
+            Ok((plan, prepared)) => {
+                let record = json!({
+                    "trigger": "cron",
+                    "schedule": s.schedule,
+                    "timezone": s.timezone,
+                    "scheduled_for": scheduled_for,
+                    "fired_at": to_rfc3339(now),
+                    "missed": catch_up.missed,
+                });
+                let request_id = format!("cron:{}:{}:{scheduled_for}", s.workflow, s.trigger_ix);
+                start_in_tx(self, &mut tx, &plan, prepared, request_id, record).await.map(|_| ())
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = started {

@@ -34,7 +34,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{input_of, start_in_tx};
+use super::{prepare, start_in_tx};
 use crate::clock::{Millis, to_rfc3339};
 use crate::plan::Trigger;
 use crate::runtime::{Engine, EngineError, Started};
@@ -184,7 +184,8 @@ impl Engine {
         } else {
             serde_json::from_slice(delivery.body).map_err(|e| WebhookError::Body(e.to_string()))?
         };
-        let input = input_of(input.as_ref(), &json!({ "input": payload }), payload.clone())?;
+        // The input mapping and the business key are evaluated before the transaction opens.
+        let prepared = prepare(self, &plan, input.as_ref(), json!({ "input": payload }), payload.clone()).await?;
         let key = delivery.idempotency_key;
         let request_id = match key {
             Some(key) => format!("hook:{name}:{key}"),
@@ -205,7 +206,7 @@ impl Engine {
             "signed_at": verified.as_ref().map(|v| to_rfc3339(v.timestamp.saturating_mul(1000))),
             "at": to_rfc3339(self.now()),
         });
-        let started = start_in_tx(self, &mut tx, &plan, input, request_id, record).await?;
+        let started = start_in_tx(self, &mut tx, &plan, prepared, request_id, record).await?;
         tx.commit().await?;
         self.wake();
         if verified.is_some()
