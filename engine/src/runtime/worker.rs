@@ -153,19 +153,38 @@ impl Engine {
                 instances.insert(row.id.clone(), (row, plan));
             }
         }
-        let (now, limits) = (self.now(), self.inner.config.limits);
-        let computed = Evaluator::shared().run(move || {
-            let mut out = HashMap::new();
-            for (job, instance, event) in events {
-                let Some((row, plan)) = instances.get_mut(&instance) else { continue };
-                if let Ok(c) = compute_transition(plan, row, event, now, limits) {
-                    row.state = c.state_json.clone();
-                    out.insert(job, c);
-                }
+        // One evaluation per instance (its events in order, each on the state the previous
+        // one left), the instances side by side on the evaluator threads: an instance that
+        // uses its whole budget holds one thread, not the batch.
+        let mut per_instance: Vec<InstanceEvents> = Vec::new();
+        for (job, instance, event) in events {
+            if let Some(group) = per_instance.iter_mut().find(|(row, _, _)| row.id == instance) {
+                group.2.push((job, event));
+            } else if let Some((row, plan)) = instances.remove(&instance) {
+                per_instance.push((row, plan, vec![(job, event)]));
             }
-            out
-        });
-        computed.await.unwrap_or_default()
+        }
+        let (now, limits) = (self.now(), self.inner.config.limits);
+        let mut set = JoinSet::new();
+        for (mut row, plan, events) in per_instance {
+            let evaluation = Evaluator::shared().run(move || {
+                let mut out = Vec::with_capacity(events.len());
+                for (job, event) in events {
+                    let Ok(c) = compute_transition(&plan, &row, event, now, limits) else { break };
+                    row.state = c.state_json.clone();
+                    out.push((job, c));
+                }
+                out
+            });
+            set.spawn(evaluation);
+        }
+        let mut computed = HashMap::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok(Ok(out)) = done {
+                computed.extend(out);
+            }
+        }
+        computed
     }
 
     /// Turns each job into what it produces, running connector calls concurrently.
@@ -450,3 +469,6 @@ fn assert_engine_is_send_sync() {
     check::<Engine>();
     check::<Arc<Engine>>();
 }
+
+/// An instance, its plan and the events of a batch for it (job id, event), in order.
+type InstanceEvents = (InstanceRow, Arc<Plan>, Vec<(i64, Event)>);
