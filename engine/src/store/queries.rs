@@ -878,42 +878,32 @@ macro_rules! shared_queries {
             Ok(())
         }
 
-        /// The subscription a message `(message, key)` would be delivered to now (read only).
-        pub(super) async fn subscription(pool: &Pool<$Db>, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
-            let row = sqlx::query(
-                "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions WHERE message = $1 AND key = $2 \
-                 ORDER BY created_at LIMIT 1",
-            )
-            .bind(message)
-            .bind(key)
-            .fetch_optional(pool)
-            .await?;
-            let Some(r) = row else { return Ok(None) };
-            Ok(Some(Subscription {
+        /// The oldest subscription waiting for `(message, key)` — the one a message is delivered to.
+        const FIRST_SUBSCRIPTION: &str = "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions \
+             WHERE message = $1 AND key = $2 ORDER BY created_at LIMIT 1";
+
+        /// A `subscriptions` row (`SELECT instance_id, token, epoch, message, key, created_at`).
+        fn subscription_row(r: &$Row) -> Result<Subscription, sqlx::Error> {
+            Ok(Subscription {
                 instance_id: r.try_get("instance_id")?,
                 token: r.try_get("token")?,
                 epoch: r.try_get("epoch")?,
                 message: r.try_get("message")?,
                 key: r.try_get("key")?,
                 created_at: r.try_get("created_at")?,
-            }))
+            })
+        }
+
+        /// The subscription a message `(message, key)` would be delivered to now (read only).
+        pub(super) async fn subscription(pool: &Pool<$Db>, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
+            let row = sqlx::query(FIRST_SUBSCRIPTION).bind(message).bind(key).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(subscription_row).transpose()?)
         }
 
         pub(super) async fn take_subscription(tx: &mut Tx, message: &str, key: &str) -> Result<Option<Subscription>, StoreError> {
-            let sql = format!(
-                "SELECT instance_id, token, epoch, message, key, created_at FROM subscriptions WHERE message = $1 AND key = $2 \
-                 ORDER BY created_at LIMIT 1 {}",
-                $lock
-            );
+            let sql = format!("{FIRST_SUBSCRIPTION} {}", $lock);
             let Some(r) = sqlx::query(AssertSqlSafe(sql)).bind(message).bind(key).fetch_optional(&mut **tx).await? else { return Ok(None) };
-            let s = Subscription {
-                instance_id: r.try_get("instance_id")?,
-                token: r.try_get("token")?,
-                epoch: r.try_get("epoch")?,
-                message: r.try_get("message")?,
-                key: r.try_get("key")?,
-                created_at: r.try_get("created_at")?,
-            };
+            let s = subscription_row(&r)?;
             sqlx::query("DELETE FROM subscriptions WHERE instance_id = $1 AND token = $2").bind(&s.instance_id).bind(s.token).execute(&mut **tx).await?;
             Ok(Some(s))
         }
