@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Machine;
 use super::effects::Effect;
-use super::flow::eval_error;
+use super::flow::{eval_error, value_or_null};
 use crate::clock::{Millis, to_rfc3339};
 use crate::plan::{Action, Backoff, Call, RetryPolicy, Step};
 use crate::runtime::history_kind::HistoryKind;
@@ -50,10 +50,9 @@ struct Attempt {
 
 impl Machine<'_> {
     pub(super) fn run_call(&mut self, token: u32, step: &Step, call: &Call, data: &Value) {
-        let input = match call.input.as_ref().map(|i| i.evaluate(data)) {
-            None => Value::Null,
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return self.fail(token, eval_error(step, &e)),
+        let input = match value_or_null(call.input.as_ref(), data) {
+            Ok(v) => v,
+            Err(e) => return self.fail(token, eval_error(step, &e)),
         };
         let key = self.visit_key(token, step);
         self.schedule_call(token, step, call, Attempt { input, key, number: 1, due_at: self.now });

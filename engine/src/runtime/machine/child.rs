@@ -5,17 +5,16 @@ use serde_json::{Value, json};
 
 use super::Machine;
 use super::effects::Effect;
-use super::flow::eval_error;
+use super::flow::{eval_error, value_or_null};
 use crate::plan::{Step, Subworkflow};
 use crate::runtime::history_kind::HistoryKind;
 use crate::runtime::state::{StepError, Waiting};
 
 impl Machine<'_> {
     pub(super) fn run_subworkflow(&mut self, token: u32, step: &Step, sub: &Subworkflow, data: &Value) {
-        let input = match sub.input.as_ref().map(|i| i.evaluate(data)) {
-            None => Value::Null,
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return self.fail(token, eval_error(step, &e)),
+        let input = match value_or_null(sub.input.as_ref(), data) {
+            Ok(v) => v,
+            Err(e) => return self.fail(token, eval_error(step, &e)),
         };
         let epoch = self.epoch(token);
         self.record(HistoryKind::ChildStarted, Some(&step.id), json!({"workflow": sub.workflow, "input": input}));

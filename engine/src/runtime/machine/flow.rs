@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Machine;
-use crate::plan::{BlockIx, BlockRole, Step, StepIx};
+use crate::plan::{BlockIx, BlockRole, Step, StepIx, ValueError, ValueTemplate};
 use crate::runtime::history_kind::HistoryKind;
 use crate::runtime::state::{Compensable, StepError, TokenRole, Waiting};
 
@@ -146,6 +146,11 @@ impl EvalFailure for crate::plan::ValueError {
             crate::plan::ValueError::Template(e) => e.code(),
         }
     }
+}
+
+/// An optional value of a step (a call's `with`, a child's `input`): `null` when absent.
+pub(super) fn value_or_null(value: Option<&ValueTemplate>, data: &Value) -> Result<Value, ValueError> {
+    value.map_or(Ok(Value::Null), |v| v.evaluate(data))
 }
 
 /// The error of `step` when an expression or template in it fails.

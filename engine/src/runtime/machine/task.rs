@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::Machine;
 use super::effects::Effect;
-use super::flow::{EvalFailure, eval_error};
+use super::flow::{EvalFailure, eval_error, value_or_null};
 use crate::clock::{Millis, to_rfc3339};
 use crate::plan::{Call, HumanTask, Step, ValueTemplate};
 use crate::runtime::history_kind::HistoryKind;
@@ -183,11 +183,7 @@ fn notification(hook: &str, call: &Call, task: &TaskRequest, step: &Step, data: 
         let view = json!({"id": task.id, "title": task.title, "office": task.office, "role": task.role, "assignee": task.user, "due": due});
         map.insert("task".into(), view);
     }
-    let input = match call.input.as_ref().map(|i| i.evaluate(&data)) {
-        None => Value::Null,
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(e.to_string()),
-    };
+    let input = value_or_null(call.input.as_ref(), &data).map_err(|e| e.to_string())?;
     Ok(TaskNotification {
         task_id: task.id.clone(),
         step_id: step.id.clone(),

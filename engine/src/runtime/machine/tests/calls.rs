@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::*;
-use crate::runtime::machine::CallError;
 use crate::runtime::state::{Phase, StepError};
 
 const TWO_CALLS: &str = r#"
@@ -20,10 +19,6 @@ steps:
     call: log
     with: { message: "weeks: {{ steps.contributions.output.weeks }}" }
 "#;
-
-fn failure(code: &str, retryable: bool) -> CallError {
-    CallError { code: code.into(), message: format!("{code} happened"), retryable, retry_after_ms: None }
-}
 
 #[test]
 fn start_schedules_the_first_call_with_its_idempotency_key() {
@@ -69,7 +64,7 @@ fn a_retryable_failure_schedules_the_same_call_after_its_backoff_then_fails_the_
     let (token, epoch) = case.at("contributions");
 
     case.advance(1_000);
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error: failure("timeout", true) });
+    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error: call_error("timeout", true) });
     assert_eq!(kinds(&t), ["call.failed", "call.retry_scheduled"]);
     let retry = calls(&t)[0];
     assert_eq!(retry.attempt, 2);
@@ -78,11 +73,11 @@ fn a_retryable_failure_schedules_the_same_call_after_its_backoff_then_fails_the_
     assert_eq!(retry.input["fiscal_code"], json!("RSSMRA80A01H501U"));
     assert_eq!(entry(&t, HistoryKind::CallRetryScheduled).data["attempt"], json!(2));
 
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 2, error: failure("timeout", true) });
+    let t = case.apply(Event::CallFailed { token, epoch, attempt: 2, error: call_error("timeout", true) });
     assert_eq!(calls(&t)[0].due_at, T0 + 1_000 + 20_000, "exponential: twice the delay");
     assert_eq!(calls(&t)[0].attempt, 3);
 
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 3, error: failure("timeout", true) });
+    let t = case.apply(Event::CallFailed { token, epoch, attempt: 3, error: call_error("timeout", true) });
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "instance.failed"]);
     assert!(calls(&t).is_empty(), "no attempt is left");
     let Phase::Failed { error, resume_at } = &case.state.phase else { panic!("failed: {:?}", case.state.phase) };
@@ -94,8 +89,7 @@ fn a_retryable_failure_schedules_the_same_call_after_its_backoff_then_fails_the_
 fn a_business_error_is_not_retried_unless_listed() {
     let mut case = Case::new(TWO_CALLS, json!({"fiscal_code": "RSSMRA80A01H501U"}));
     case.start();
-    let (token, epoch) = case.at("contributions");
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error: failure("person.unknown", false) });
+    let t = case.fail_call("contributions", "person.unknown", false);
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "instance.failed"]);
 }
 
@@ -104,7 +98,7 @@ fn retry_after_from_the_service_lengthens_the_wait() {
     let mut case = Case::new(TWO_CALLS, json!({"fiscal_code": "RSSMRA80A01H501U"}));
     case.start();
     let (token, epoch) = case.at("contributions");
-    let error = CallError { retry_after_ms: Some(60_000), ..failure("unavailable", true) };
+    let error = CallError { retry_after_ms: Some(60_000), ..call_error("unavailable", true) };
     let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error });
     assert_eq!(calls(&t)[0].due_at, T0 + 60_000);
 }
@@ -113,8 +107,7 @@ fn retry_after_from_the_service_lengthens_the_wait() {
 fn retrying_a_failed_instance_runs_the_step_again_as_a_new_visit() {
     let mut case = Case::new(TWO_CALLS, json!({"fiscal_code": "RSSMRA80A01H501U"}));
     case.start();
-    let (token, epoch) = case.at("contributions");
-    case.apply(Event::CallFailed { token, epoch, attempt: 1, error: failure("person.unknown", false) });
+    case.fail_call("contributions", "person.unknown", false);
     let t = case.apply(Event::Retry { actor: "admin".into() });
     assert_eq!(kinds(&t), ["instance.retried", "call.scheduled"]);
     assert_eq!(entry(&t, HistoryKind::InstanceRetried).actor.as_deref(), Some("admin"));

@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use super::*;
-use crate::runtime::machine::CallError;
 use crate::runtime::state::Phase;
 
 const ROUTE: &str = r#"
@@ -107,9 +106,7 @@ steps:
 "#;
     let mut case = Case::new(yaml, json!({}));
     case.start();
-    let (token, epoch) = case.at("lookup");
-    let error = CallError { code: "registry.down".into(), message: "down".into(), retryable: false, retry_after_ms: None };
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error });
+    let t = case.fail_call("lookup", "registry.down", false);
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "step.completed", "instance.completed"]);
     assert_eq!(entry(&t, HistoryKind::StepFailed).data["caught"], json!(true));
     assert_eq!(completed_output(&case), Some(&json!({"person": {"found": false}, "code": "registry.down"})));

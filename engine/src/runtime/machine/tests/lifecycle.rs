@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use super::*;
-use crate::runtime::machine::CallError;
 use crate::runtime::state::{Phase, StepError};
 
 const PAYOUT: &str = r#"
@@ -69,9 +68,7 @@ fn cancel_discards_every_token_and_later_events_are_ignored() {
 
 #[test]
 fn abort_fails_the_instance_at_once_without_compensation() {
-    let mut case = Case::new(PAY_AND_REGISTER, json!({}));
-    case.start();
-    case.succeed("pay", json!({"payment_id": "P1"}));
+    let mut case = paid();
     let error = StepError::new("job.quarantined", "stopped");
     let t = case.apply(Event::Abort { error: error.clone() });
     assert_eq!(kinds(&t), ["instance.failed"]);
@@ -94,14 +91,18 @@ steps:
     call: inps.ledger
 "#;
 
-#[test]
-fn an_uncaught_failure_compensates_completed_steps_then_fails_the_instance() {
+/// A `pay-and-register` case whose payment `P1` went through (so it can be compensated).
+fn paid() -> Case {
     let mut case = Case::new(PAY_AND_REGISTER, json!({}));
     case.start();
     case.succeed("pay", json!({"payment_id": "P1"}));
-    let (token, epoch) = case.at("register");
-    let error = CallError { code: "ledger.refused".into(), message: "refused".into(), retryable: false, retry_after_ms: None };
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error });
+    case
+}
+
+#[test]
+fn an_uncaught_failure_compensates_completed_steps_then_fails_the_instance() {
+    let mut case = paid();
+    let t = case.fail_call("register", "ledger.refused", false);
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "compensation.started", "compensation.step", "call.scheduled"]);
     assert_eq!(entry(&t, HistoryKind::CompensationStep).step.as_deref(), Some("pay"));
     assert_eq!(calls(&t)[0].input, json!({"payment_id": "P1", "because": "ledger.refused"}), "the refund sees the payment and the error");
@@ -115,19 +116,13 @@ fn an_uncaught_failure_compensates_completed_steps_then_fails_the_instance() {
 
 #[test]
 fn a_failing_compensation_fails_the_instance_with_compensation_failed() {
-    let mut case = Case::new(PAY_AND_REGISTER, json!({}));
-    case.start();
-    case.succeed("pay", json!({"payment_id": "P1"}));
-    let (token, epoch) = case.at("register");
-    let refused = CallError { code: "ledger.refused".into(), message: "refused".into(), retryable: false, retry_after_ms: None };
-    case.apply(Event::CallFailed { token, epoch, attempt: 1, error: refused });
-    let (token, epoch) = case.at("refund");
-    let down = CallError { code: "bank.down".into(), message: "bank down".into(), retryable: false, retry_after_ms: None };
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error: down });
+    let mut case = paid();
+    case.fail_call("register", "ledger.refused", false);
+    let t = case.fail_call("refund", "bank.down", false);
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "instance.failed"]);
     let Phase::Failed { error, .. } = &case.state.phase else { panic!("failed: {:?}", case.state.phase) };
     assert_eq!(error.code, "compensation.failed");
-    assert_eq!(error.message, "bank down (while compensating: refused)");
+    assert_eq!(error.message, "bank.down happened (while compensating: ledger.refused happened)");
 }
 
 /// Applies `event` to two copies of the same case and returns both results.
@@ -145,11 +140,9 @@ fn the_same_event_on_the_same_state_gives_the_same_transition() {
     assert_eq!(a, b, "start, with a task id from the caller");
     assert!(!a.0.history.is_empty());
 
-    let mut case = Case::new(PAY_AND_REGISTER, json!({}));
-    case.start();
-    case.succeed("pay", json!({"payment_id": "P1"}));
+    let case = paid();
     let (token, epoch) = case.at("register");
-    let error = CallError { code: "ledger.refused".into(), message: "refused".into(), retryable: false, retry_after_ms: None };
+    let error = call_error("ledger.refused", false);
     let (a, b) = twice(&case, Event::CallFailed { token, epoch, attempt: 1, error });
     assert_eq!(a, b, "a failure with compensation");
     assert!(!a.0.effects.is_empty());

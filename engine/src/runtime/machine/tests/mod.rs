@@ -11,7 +11,7 @@ mod waits;
 
 use serde_json::{Value, json};
 
-use super::{CallRequest, Effect, Event, HistoryEntry, IdSource, InstanceInfo, Transition, apply};
+use super::{CallError, CallRequest, Effect, Event, HistoryEntry, IdSource, InstanceInfo, Transition, apply};
 use crate::clock::Millis;
 use crate::definition::{Catalog, compile_source};
 use crate::plan::Plan;
@@ -89,11 +89,22 @@ impl Case {
         self.apply(Event::CallSucceeded { token, epoch, output })
     }
 
+    /// The call at `step` failed (attempt 1) with the error `code`, retryable or not.
+    fn fail_call(&mut self, step: &str, code: &str, retryable: bool) -> Transition {
+        let (token, epoch) = self.at(step);
+        self.apply(Event::CallFailed { token, epoch, attempt: 1, error: call_error(code, retryable) })
+    }
+
     /// What the token at `step` waits for.
     fn waiting(&self, step: &str) -> &Waiting {
         let (token, _) = self.at(step);
         &self.state.tokens[&token].wait
     }
+}
+
+/// A connector's error `code`, with the message "`code` happened".
+fn call_error(code: &str, retryable: bool) -> CallError {
+    CallError { code: code.into(), message: format!("{code} happened"), retryable, retry_after_ms: None }
 }
 
 /// The kinds of the history entries, in order.

@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::*;
-use crate::runtime::machine::CallError;
 use crate::runtime::state::Phase;
 
 const CHECKS: &str = r#"
@@ -53,9 +52,7 @@ fn parallel_forks_a_token_per_branch_and_joins_when_all_end() {
 fn a_failing_branch_stops_its_siblings() {
     let mut case = Case::new(CHECKS, json!({}));
     case.start();
-    let (token, epoch) = case.at("iban");
-    let error = CallError { code: "iban.invalid".into(), message: "bad".into(), retryable: false, retry_after_ms: None };
-    let t = case.apply(Event::CallFailed { token, epoch, attempt: 1, error });
+    let t = case.fail_call("iban", "iban.invalid", false);
     assert_eq!(kinds(&t), ["call.failed", "step.failed", "step.failed", "instance.failed"]);
     assert_eq!(t.history[2].step.as_deref(), Some("checks"), "the parallel step fails with the branch's error");
     assert!(t.effects.contains(&Effect::Discard { tokens: vec![1, 2] }), "both branches are discarded: {:?}", t.effects);
