@@ -18,54 +18,27 @@ use crate::runtime::state::{Phase, StepError, TokenRole};
 pub enum Event {
     /// The instance was created: its first step runs.
     Start,
-    CallSucceeded {
-        token: u32,
-        epoch: u32,
-        output: Value,
-    },
-    CallFailed {
-        token: u32,
-        epoch: u32,
-        attempt: u32,
-        error: CallError,
-    },
-    TimerFired {
-        token: u32,
-        epoch: u32,
-    },
-    MessageReceived {
-        token: u32,
-        epoch: u32,
-        payload: Value,
-    },
-    ReceiveTimedOut {
-        token: u32,
-        epoch: u32,
-    },
-    TaskCompleted {
-        token: u32,
-        epoch: u32,
-        output: Value,
-        actor: String,
-    },
-    ChildFinished {
-        token: u32,
-        epoch: u32,
-        result: Result<Value, StepError>,
-    },
-    Cancel {
-        actor: String,
-        reason: String,
-    },
+    /// The call the token waits for returned `output`.
+    CallSucceeded { token: u32, epoch: u32, output: Value },
+    /// Attempt `attempt` of the token's call failed.
+    CallFailed { token: u32, epoch: u32, attempt: u32, error: CallError },
+    /// A `wait` step's timer came due.
+    TimerFired { token: u32, epoch: u32 },
+    /// The message a `receive` step waits for arrived.
+    MessageReceived { token: u32, epoch: u32, payload: Value },
+    /// A `receive` step's timeout passed.
+    ReceiveTimedOut { token: u32, epoch: u32 },
+    /// An operator (`actor`) completed the token's human task.
+    TaskCompleted { token: u32, epoch: u32, output: Value, actor: String },
+    /// The token's child instance ended: its output, or its error.
+    ChildFinished { token: u32, epoch: u32, result: Result<Value, StepError> },
+    /// An operator cancelled the instance.
+    Cancel { actor: String, reason: String },
     /// Run a failed instance again from the top-level step that failed.
-    Retry {
-        actor: String,
-    },
+    Retry { actor: String },
     /// End the instance failed at once, without compensation: its job was quarantined (it
     /// crashed or overran its lease too often) or its state outgrew its limit.
-    Abort {
-        error: StepError,
-    },
+    Abort { error: StepError },
 }
 
 impl Machine<'_> {

@@ -60,10 +60,12 @@ pub use task::{TaskEscalation, TaskNotification, TaskRequest};
 /// What the machine needs to know about the instance besides its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceInfo {
+    /// The instance's id: the first part of every idempotency key.
     pub id: String,
     pub workflow: String,
     pub version: u32,
     pub business_key: Option<String>,
+    /// The start input (`.input`).
     pub input: Value,
     pub started_at: Millis,
 }
