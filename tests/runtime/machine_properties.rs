@@ -2,7 +2,7 @@
 //! out-of-order) events never break its invariants.
 
 use pratica_engine::definition::{Catalog, compile_source};
-use pratica_engine::runtime::machine::{CallError, Effect, Event, InstanceInfo, apply};
+use pratica_engine::runtime::machine::{CallError, Effect, Event, InstanceInfo, UuidV7Ids, apply};
 use pratica_engine::runtime::{InstanceState, StepError};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -79,7 +79,7 @@ proptest! {
         let mut completed: Vec<String> = Vec::new();
         let mut calls_per_key: std::collections::BTreeMap<String, u32> = Default::default();
         let mut now = 0;
-        let t = apply(&plan, &info, &mut state, Event::Start, now);
+        let t = apply(&plan, &info, &mut state, Event::Start, now, &mut UuidV7Ids);
         let mut effects = t.effects;
         for (kind, which, stale) in picks {
             now += 1000;
@@ -109,7 +109,7 @@ proptest! {
             };
             let was_finished = state.phase.is_finished();
             let before = state.clone();
-            let t = apply(&plan, &info, &mut state, event, now);
+            let t = apply(&plan, &info, &mut state, event, now, &mut UuidV7Ids);
             if was_finished {
                 // A finished instance accepts no further transitions.
                 prop_assert!(t.effects.is_empty() && t.history.is_empty());

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose};
+use super::machine::{self, Effect, Event, InstanceInfo, TimerPurpose, UuidV7Ids};
 use super::state::{InstanceState, Phase, StepError};
 use super::tasks::{TaskActor, TaskJobs, TaskRefusal};
 use crate::audit;
@@ -749,7 +749,7 @@ pub(super) async fn chain_history(
         instance_id: row.id.clone(),
         seq: row.history_seq + 1,
         at: now,
-        kind: entry.kind,
+        kind: entry.kind.into(),
         step: entry.step,
         data: entry.data.to_string(),
         actor: entry.actor,
@@ -854,7 +854,7 @@ pub(super) fn compute_transition(
     };
     let started = matches!(event, Event::Start);
     let mut state = before.clone();
-    let transition = budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, event, now));
+    let transition = budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, event, now, &mut UuidV7Ids));
     let mut json = state_json(&state);
     let transition = if json.len() > limits.state {
         state = before.clone();
@@ -862,7 +862,8 @@ pub(super) fn compute_transition(
             "state.too_large",
             format!("the case's state would grow beyond its limit of {} MiB; the instance is stopped", limits.state >> 20),
         );
-        let transition = budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, Event::Abort { error }, now));
+        let transition =
+            budget::in_scope(limits, now, || machine::apply(plan, &info, &mut state, Event::Abort { error }, now, &mut UuidV7Ids));
         json = state_json(&state);
         transition
     } else {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::engine::{Engine, EngineError};
+use super::history_kind::HistoryKind;
 use super::machine::{CallError, CallRequest, Event, HistoryEntry};
 use crate::clock::Millis;
 use crate::store::{Job, LockHolder, LockedJob};
@@ -136,7 +137,7 @@ impl Engine {
 
     /// Completes a task with its output, if `worker` holds its lock.
     pub async fn complete_external(&self, id: i64, lock: &str, worker: &ExternalWorker<'_>, output: Value) -> Result<(), EngineError> {
-        let record = |job: &Job, call: &CallRequest| worker_entry("external.completed", job, call, worker, json!({}));
+        let record = |job: &Job, call: &CallRequest| worker_entry(HistoryKind::ExternalCompleted, job, call, worker, json!({}));
         self.finish_external(id, lock, worker, record, |call| Event::CallSucceeded { token: call.token, epoch: call.epoch, output }).await
     }
 
@@ -149,7 +150,7 @@ impl Engine {
         failure: ExternalFailure,
     ) -> Result<(), EngineError> {
         let extra = json!({"code": failure.code, "retryable": failure.retryable});
-        let record = |job: &Job, call: &CallRequest| worker_entry("external.failed", job, call, worker, extra);
+        let record = |job: &Job, call: &CallRequest| worker_entry(HistoryKind::ExternalFailed, job, call, worker, extra);
         self.finish_external(id, lock, worker, record, |call| Event::CallFailed {
             token: call.token,
             epoch: call.epoch,
@@ -225,7 +226,7 @@ impl Engine {
 
 /// The history entry naming who reported a task's result: the token as actor, the task, its
 /// topic, the attempt and the worker's declared name as data.
-fn worker_entry(kind: &str, job: &Job, call: &CallRequest, worker: &ExternalWorker<'_>, extra: Value) -> HistoryEntry {
+fn worker_entry(kind: HistoryKind, job: &Job, call: &CallRequest, worker: &ExternalWorker<'_>, extra: Value) -> HistoryEntry {
     let mut data = json!({
         "task": job.id,
         "topic": job.topic,
@@ -236,7 +237,7 @@ fn worker_entry(kind: &str, job: &Job, call: &CallRequest, worker: &ExternalWork
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    HistoryEntry { kind: kind.into(), step: Some(call.step_id.clone()), data, actor: Some(worker.token.to_string()) }
+    HistoryEntry { kind, step: Some(call.step_id.clone()), data, actor: Some(worker.token.to_string()) }
 }
 
 fn lock_lost(id: i64) -> EngineError {

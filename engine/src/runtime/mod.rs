@@ -5,6 +5,7 @@
 
 mod engine;
 mod external;
+pub mod history_kind;
 pub mod machine;
 pub mod state;
 mod tasks;
@@ -12,8 +13,10 @@ mod worker;
 
 pub use engine::{Delivery, Deployment, Engine, EngineConfig, EngineError, Published, StartRequest, Started, TaskCompletion, status_of};
 pub use external::{ExternalFailure, ExternalRefusal, ExternalTask, ExternalWorker};
+pub use history_kind::HistoryKind;
 pub use machine::{
-    CallError, CallRequest, Effect, Event, HistoryEntry, InstanceInfo, TaskEscalation, TaskNotification, TaskRequest, Transition, apply,
+    CallError, CallRequest, Effect, Event, HistoryEntry, IdSource, InstanceInfo, TaskEscalation, TaskNotification, TaskRequest, Transition,
+    UuidV7Ids, apply,
 };
 pub use state::{InstanceState, Phase, StepError};
 pub use tasks::{MAX_COMMENT_CHARS, TaskActor, TaskComment, TaskRefusal};

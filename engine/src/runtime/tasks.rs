@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::engine::{Engine, EngineError};
+use super::history_kind::HistoryKind;
 use super::machine::{CallError, HistoryEntry, TaskEscalation, TaskNotification};
 use crate::clock::Millis;
 use crate::store::{NewJob, TaskRow, Tx};
@@ -107,7 +108,7 @@ impl Engine {
         task.assignee = Some(actor.name.into());
         task.status = "claimed".into();
         tx.update_task(&task).await?;
-        let entry = task_entry("task.claimed", &task, actor.name, json!({}));
+        let entry = task_entry(HistoryKind::TaskClaimed, &task, actor.name, json!({}));
         self.append_history(&mut tx, &task.instance_id, vec![entry]).await?;
         tx.commit().await?;
         Ok(task)
@@ -124,7 +125,7 @@ impl Engine {
         task.assignee = None;
         task.status = "open".into();
         tx.update_task(&task).await?;
-        let entry = task_entry("task.unclaimed", &task, actor.name, json!({"from": holder}));
+        let entry = task_entry(HistoryKind::TaskUnclaimed, &task, actor.name, json!({"from": holder}));
         self.append_history(&mut tx, &task.instance_id, vec![entry]).await?;
         tx.commit().await?;
         Ok(task)
@@ -171,7 +172,7 @@ impl Engine {
         task.status = "claimed".into();
         task.delegated_by = Some(actor.name.into());
         tx.update_task(&task).await?;
-        let entry = task_entry("task.delegated", &task, actor.name, json!({"from": holder, "to": to}));
+        let entry = task_entry(HistoryKind::TaskDelegated, &task, actor.name, json!({"from": holder, "to": to}));
         self.append_history(&mut tx, &task.instance_id, vec![entry]).await?;
         tx.commit().await?;
         Ok(task)
@@ -187,7 +188,7 @@ impl Engine {
             return Err(EngineError::Invalid(format!("a comment has at most {MAX_COMMENT_CHARS} characters")));
         }
         let (mut tx, task) = self.lock_task(id, actor).await?;
-        let entry = task_entry("task.commented", &task, actor.name, json!({"text": text}));
+        let entry = task_entry(HistoryKind::TaskCommented, &task, actor.name, json!({"text": text}));
         self.append_history(&mut tx, &task.instance_id, vec![entry]).await?;
         tx.commit().await?;
         Ok(())
@@ -198,7 +199,7 @@ impl Engine {
         let history = self.inner.store.history(&task.instance_id).await?;
         Ok(history
             .into_iter()
-            .filter(|h| h.kind == "task.commented")
+            .filter(|h| h.kind == HistoryKind::TaskCommented)
             .filter_map(|h| {
                 let data: Value = serde_json::from_str(&h.data).ok()?;
                 (data.get("task")?.as_str()? == task.id).then(|| TaskComment {
@@ -287,7 +288,7 @@ impl Engine {
         task.escalated_at = Some(now);
         tx.update_task(&task).await?;
         let data = json!({"from": from, "role": task.role, "office": task.office});
-        let entry = task_entry("task.escalated", &task, "pratica", data);
+        let entry = task_entry(HistoryKind::TaskEscalated, &task, "pratica", data);
         self.append_history(tx, &task.instance_id, vec![entry]).await?;
         if let Some(n) = &e.notify {
             let jobs = TaskJobs { instance: &task.instance_id, task_id: &task.id, token: task.token as u32 };
@@ -310,7 +311,7 @@ impl Engine {
         let now = self.now();
         let base = json!({"task": n.task_id, "hook": n.hook, "connector": n.connector, "operation": n.operation, "idempotency_key": n.idempotency_key, "attempt": n.attempt});
         let (kind, data) = match result {
-            Ok(_) => ("task.notified", base),
+            Ok(_) => (HistoryKind::TaskNotified, base),
             Err(error) if error.retryable && n.attempt < NOTIFY_ATTEMPTS => {
                 let backoff = 10_000i64 << (n.attempt - 1).min(10);
                 let due_at = now + error.retry_after_ms.unwrap_or(backoff).clamp(0, 3_600_000);
@@ -331,20 +332,20 @@ impl Engine {
             Err(error) => {
                 let mut data = base;
                 data["error"] = json!({"code": error.code, "message": error.message});
-                ("task.notification_failed", data)
+                (HistoryKind::TaskNotificationFailed, data)
             }
         };
-        let entry = HistoryEntry { kind: kind.into(), step: Some(n.step_id.clone()), data, actor: None };
+        let entry = HistoryEntry { kind, step: Some(n.step_id.clone()), data, actor: None };
         self.append_history(tx, instance, vec![entry]).await
     }
 }
 
 /// A history entry about a task: `data` gets the task's id.
-pub(super) fn task_entry(kind: &str, task: &TaskRow, actor: &str, mut data: Value) -> HistoryEntry {
+pub(super) fn task_entry(kind: HistoryKind, task: &TaskRow, actor: &str, mut data: Value) -> HistoryEntry {
     if let Value::Object(map) = &mut data {
         map.insert("task".into(), Value::String(task.id.clone()));
     }
-    HistoryEntry { kind: kind.into(), step: Some(task.step_id.clone()), data, actor: Some(actor.into()) }
+    HistoryEntry { kind, step: Some(task.step_id.clone()), data, actor: Some(actor.into()) }
 }
 
 fn check_open(task: &TaskRow) -> Result<(), EngineError> {

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use crate::audit;
 use crate::clock::{Millis, to_rfc3339};
 use crate::plan::{Plan, Trigger, ValueTemplate};
-use crate::runtime::{Engine, EngineError, Started};
+use crate::runtime::{Engine, EngineError, HistoryKind, Started};
 use crate::store::{HistoryRow, ScheduleRow, TriggerName, Tx};
 
 pub use scheduler::Fired;
@@ -135,7 +135,7 @@ pub(crate) async fn start_in_tx(
         instance_id: id.clone(),
         seq: row.history_seq + 1,
         at: engine.now(),
-        kind: "instance.triggered".into(),
+        kind: HistoryKind::InstanceTriggered.into(),
         step: None,
         data: record.to_string(),
         actor: Some("pratica".into()),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pratica_engine::audit;
 use pratica_engine::clock::{Clock, SystemClock};
 use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{CallRequest, Engine, EngineConfig, Event, InstanceInfo, InstanceState, apply};
+use pratica_engine::runtime::{CallRequest, Engine, EngineConfig, Event, InstanceInfo, InstanceState, UuidV7Ids, apply};
 use pratica_engine::store::{HistoryRow, InstanceRow, NewJob, Store};
 use serde_json::{Value, json};
 
@@ -161,10 +161,10 @@ async fn pieces(engine: &Engine, store: &Store) -> anyhow::Result<(Clocks, usize
     let t = Instant::now();
     for _ in 0..reps {
         let mut state = InstanceState::default();
-        apply(&plan, &info, &mut state, Event::Start, clock.now());
+        apply(&plan, &info, &mut state, Event::Start, clock.now(), &mut UuidV7Ids);
         for _ in 0..STEPS {
             let (token, epoch) = state.tokens.values().next().map(|t| (t.id, t.epoch)).expect("a token waits");
-            apply(&plan, &info, &mut state, Event::CallSucceeded { token, epoch, output: json!({ "n": 1 }) }, clock.now());
+            apply(&plan, &info, &mut state, Event::CallSucceeded { token, epoch, output: json!({ "n": 1 }) }, clock.now(), &mut UuidV7Ids);
         }
     }
     cpu.push(("machine_apply", t.elapsed().as_secs_f64() * 1e6 / (reps * (STEPS + 1)) as f64));
