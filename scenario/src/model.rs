@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::clock::Millis;
+use pratica_engine::clock::Millis;
 
 /// A test file: the scenarios of one workflow.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,14 +20,14 @@ use super::diff::{self, DiffLine};
 use super::mock::{MockConnector, RecordedCall};
 use super::model::*;
 use super::{code, parse, render_all};
-use crate::clock::{Clock, ManualClock, Millis};
-use crate::connector::{ConnectorError, Registry};
-use crate::definition::diagnostic::did_you_mean;
-use crate::definition::{self, Catalog, Diagnostic, SourceMap};
-use crate::plan::{Action, BlockRole, Plan, StepIx};
-use crate::runtime::state::{InstanceState, StepError, Waiting};
-use crate::runtime::{Engine, EngineConfig, EngineError, ExternalFailure, ExternalWorker, StartRequest, TaskCompletion};
-use crate::store::{HistoryRow, InstanceFilter, InstanceRow, Store, TaskFilter, TaskRow, WorkflowRow};
+use pratica_engine::clock::{Clock, ManualClock, Millis};
+use pratica_engine::connector::{ConnectorError, Registry};
+use pratica_engine::definition::diagnostic::did_you_mean;
+use pratica_engine::definition::{self, Catalog, Diagnostic, SourceMap};
+use pratica_engine::plan::{Action, BlockRole, Plan, StepIx};
+use pratica_engine::runtime::state::{InstanceState, StepError, Waiting};
+use pratica_engine::runtime::{Engine, EngineConfig, EngineError, ExternalFailure, ExternalWorker, StartRequest, TaskCompletion};
+use pratica_engine::store::{HistoryRow, InstanceFilter, InstanceRow, Store, TaskFilter, TaskRow, WorkflowRow};
 
 /// Suffixes of test files.
 pub const TEST_SUFFIXES: &[&str] = &[".test.yaml", ".test.yml"];
@@ -144,7 +144,7 @@ pub struct Suite {
     pub workflows: Vec<LoadedWorkflow>,
     pub schemas_dir: Option<PathBuf>,
     map: SourceMap,
-    schemas: crate::schemas::SchemaSet,
+    schemas: pratica_engine::schemas::SchemaSet,
 }
 
 impl std::fmt::Debug for Suite {
@@ -259,7 +259,7 @@ pub fn load_suite(file: &Path, opts: &RunOptions) -> Result<Suite, FileProblem> 
         p
     })?;
     let schemas_dir = opts.schemas_dir.clone().or_else(|| find_schemas_dir(file));
-    let schemas = schemas_dir.as_ref().map_or_else(crate::schemas::SchemaSet::none, crate::schemas::SchemaSet::from_dir);
+    let schemas = schemas_dir.as_ref().map_or_else(pratica_engine::schemas::SchemaSet::none, pratica_engine::schemas::SchemaSet::from_dir);
     let suite = Suite { file: file.to_path_buf(), source, test, workflows, schemas_dir, map, schemas };
     let diagnostics = suite.check();
     if !diagnostics.is_empty() {
@@ -545,7 +545,7 @@ impl Suite {
     fn schema_errors(&self, name: &str, value: &Value) -> Option<Vec<String>> {
         match self.schemas.validate(name, value) {
             Ok(()) => Some(Vec::new()),
-            Err(crate::schemas::SchemaError::Invalid { errors, .. }) => Some(
+            Err(pratica_engine::schemas::SchemaError::Invalid { errors, .. }) => Some(
                 errors
                     .into_iter()
                     .map(|e| format!("{}: {}", if e.field.is_empty() { "(the whole value)" } else { &e.field }, e.message))
@@ -629,8 +629,8 @@ impl From<EngineError> for Abort {
     }
 }
 
-impl From<crate::store::StoreError> for Abort {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<pratica_engine::store::StoreError> for Abort {
+    fn from(e: pratica_engine::store::StoreError) -> Self {
         Abort(Failure::text("the store reported an error", e.to_string()))
     }
 }
@@ -1089,7 +1089,7 @@ impl Facts {
     }
 
     fn output(&self) -> Value {
-        crate::runtime::output_of(&self.main)
+        pratica_engine::runtime::output_of(&self.main)
     }
 
     /// A short description of the end state, for failure titles.

@@ -7,7 +7,7 @@
 //! appear, the messages that arrive while the instance waits, and what must be true at the
 //! end: the status, the path of steps, the output or error, the tasks created and what the
 //! workflow sent to each connector. The runner drives one instance on a throw-away SQLite
-//! database with a [`ManualClock`](crate::clock::ManualClock) that jumps to the next due
+//! database with a [`ManualClock`](pratica_engine::clock::ManualClock) that jumps to the next due
 //! timer whenever nothing else can happen, so waits, receive timeouts and retry backoff take
 //! no real time; the simulated time is reported.
 //!
@@ -29,11 +29,11 @@ pub mod runner;
 pub use diff::DiffLine;
 pub use model::*;
 pub use runner::{
-    Detail, Failure, FileProblem, FileReport, RunOptions, ScenarioReport, Timeline, find_test_files, format_elapsed, load_suite, run_file,
-    run_scenario,
+    Detail, Failure, FileProblem, FileReport, RunOptions, ScenarioReport, Timeline, find_test_files, format_elapsed, load_suite, path_of,
+    run_file, run_scenario,
 };
 
-use crate::definition::Diagnostic;
+use pratica_engine::definition::Diagnostic;
 
 /// Stable codes of the problems a test file can have (documented in `docs/TESTING.md`).
 pub mod code {

@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 
 use super::code;
 use super::model::*;
-use crate::clock::Millis;
-use crate::definition::diagnostic::did_you_mean;
-use crate::definition::{Diagnostic, Location, SourceMap};
+use pratica_engine::clock::Millis;
+use pratica_engine::definition::diagnostic::did_you_mean;
+use pratica_engine::definition::{Diagnostic, Location, SourceMap};
 
 /// Largest test file accepted, in bytes.
 pub const MAX_TEST_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -200,7 +200,7 @@ impl Reader<'_> {
 
     fn duration(&mut self, v: &Value, ptr: &str, what: &str) -> Option<Duration> {
         let text = self.text(v, ptr, what)?;
-        match crate::duration::parse_duration(&text) {
+        match pratica_engine::duration::parse_duration(&text) {
             Ok(d) => Some(d),
             Err(why) => {
                 self.report(
