@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::model::{Mock, MockItem, MockResult};
+use crate::loading::model::{Mock, MockItem, MockResult};
 use pratica_engine::connector::{Connector, ConnectorError, ConnectorFuture, Invocation};
 
 /// Where a call sits: the foreach iterations (innermost first) and the visit of the step.
@@ -206,7 +206,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::MockError;
+    use crate::loading::model::MockError;
 
     fn out(v: i64) -> MockResult {
         MockResult::Output(json!(v))
