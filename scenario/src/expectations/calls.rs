@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::diff;
-use crate::loading::model::CallExpect;
+use crate::loading::model::{CallExpect, CallsExpect, Expect};
 use crate::report::Failure;
 use crate::simulation::facts::Facts;
 use crate::simulation::mock::RecordedCall;
@@ -83,5 +83,48 @@ pub(super) fn check_call(step: &str, which: &str, group: &CallGroup, e: &CallExp
             format!("input of {which} of `{step}` does not include what was expected (- expected, + actual)"),
             diff::diff_json(input, &diff::project(input, group.input())),
         ));
+    }
+}
+
+/// What the workflow sent to each connector, by step.
+pub(super) fn check_calls(e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
+    let calls = &facts.calls;
+    for (step, expected) in &e.calls {
+        let groups = calls_of(facts, calls, step);
+        match &expected.value {
+            CallsExpect::Every(c) => {
+                if let Some(n) = c.count
+                    && groups.len() != n
+                {
+                    out.push(Failure::text(format!("`{step}` was called {} time(s), expected {n}", groups.len()), describe_calls(&groups)));
+                }
+                if groups.is_empty() && (c.input.is_some() || c.input_includes.is_some() || c.attempts.is_some()) {
+                    out.push(Failure::new(format!("`{step}` was never called")));
+                    continue;
+                }
+                if let Some(n) = c.attempts {
+                    let total: usize = groups.iter().map(|g| g.attempts.len()).sum();
+                    if total != n as usize {
+                        out.push(Failure::new(format!("`{step}` was attempted {total} time(s) in all, expected {n}")));
+                    }
+                }
+                let per_call = CallExpect { attempts: None, ..c.clone() };
+                for (i, g) in groups.iter().enumerate() {
+                    let which = if groups.len() == 1 { "the call".to_string() } else { format!("call {}", i + 1) };
+                    check_call(step, &which, g, &per_call, out);
+                }
+            }
+            CallsExpect::Each(list) => {
+                if list.len() != groups.len() {
+                    out.push(Failure::text(
+                        format!("`{step}` was called {} time(s), expected {}", groups.len(), list.len()),
+                        describe_calls(&groups),
+                    ));
+                }
+                for (i, (g, c)) in groups.iter().zip(list).enumerate() {
+                    check_call(step, &format!("call {}", i + 1), g, c, out);
+                }
+            }
+        }
     }
 }

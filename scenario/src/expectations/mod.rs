@@ -15,7 +15,7 @@ use crate::report::{Failure, format_elapsed};
 use crate::simulation::facts::Facts;
 use diff::DiffLine;
 
-use calls::{calls_of, check_call, describe_calls};
+use calls::check_calls;
 use path::is_subsequence;
 pub use path::path_of;
 
@@ -87,6 +87,17 @@ fn expected_task_line(e: &TaskExpect) -> String {
 pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Failure> {
     let e = &scenario.expect;
     let mut out = Vec::new();
+    check_status(e, facts, &mut out);
+    check_path(suite, e, facts, &mut out);
+    check_output(e, facts, &mut out);
+    check_error(e, facts, &mut out);
+    check_tasks(e, facts, &mut out);
+    check_calls(e, facts, &mut out);
+    out
+}
+
+/// The final status.
+fn check_status(e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
     if let Some(status) = e.status
         && status.as_str() != facts.status
     {
@@ -95,6 +106,10 @@ pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Fa
             vec![DiffLine::Expected(status.as_str().into()), DiffLine::Actual(facts.status.clone())],
         ));
     }
+}
+
+/// The path of steps, exact (`path`) or in order (`path_includes`).
+fn check_path(suite: &Suite, e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
     let path = path_of(&suite.main().plan, &facts.history);
     if let Some(expected) = &e.path
         && expected.value != path
@@ -113,6 +128,10 @@ pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Fa
             diff::diff_lines(&ex, &ac),
         ));
     }
+}
+
+/// The output, exact (`output`) or a subset (`output_includes`).
+fn check_output(e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
     let output = facts.output();
     let note = if facts.status == "completed" { String::new() } else { format!(" (the instance is {})", facts.describe_status()) };
     if let Some(expected) = &e.output
@@ -128,6 +147,10 @@ pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Fa
             diff::diff_json(expected, &diff::project(expected, &output)),
         ));
     }
+}
+
+/// The error: its code, step and a text its message contains.
+fn check_error(e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
     if let Some(expected) = &e.error {
         match facts.error() {
             None => out.push(Failure::new(format!("an error was expected, but the instance is {}", facts.describe_status()))),
@@ -156,6 +179,10 @@ pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Fa
             }
         }
     }
+}
+
+/// Every task created, in order, with the fields the expectation names.
+fn check_tasks(e: &Expect, facts: &Facts, out: &mut Vec<Failure>) {
     if let Some(expected) = &e.tasks {
         let default_fields = TaskExpect {
             step: String::new(),
@@ -177,44 +204,4 @@ pub(crate) fn check(suite: &Suite, scenario: &Scenario, facts: &Facts) -> Vec<Fa
             ));
         }
     }
-    let calls = &facts.calls;
-    for (step, expected) in &e.calls {
-        let groups = calls_of(facts, calls, step);
-        match &expected.value {
-            CallsExpect::Every(c) => {
-                if let Some(n) = c.count
-                    && groups.len() != n
-                {
-                    out.push(Failure::text(format!("`{step}` was called {} time(s), expected {n}", groups.len()), describe_calls(&groups)));
-                }
-                if groups.is_empty() && (c.input.is_some() || c.input_includes.is_some() || c.attempts.is_some()) {
-                    out.push(Failure::new(format!("`{step}` was never called")));
-                    continue;
-                }
-                if let Some(n) = c.attempts {
-                    let total: usize = groups.iter().map(|g| g.attempts.len()).sum();
-                    if total != n as usize {
-                        out.push(Failure::new(format!("`{step}` was attempted {total} time(s) in all, expected {n}")));
-                    }
-                }
-                let per_call = CallExpect { attempts: None, ..c.clone() };
-                for (i, g) in groups.iter().enumerate() {
-                    let which = if groups.len() == 1 { "the call".to_string() } else { format!("call {}", i + 1) };
-                    check_call(step, &which, g, &per_call, &mut out);
-                }
-            }
-            CallsExpect::Each(list) => {
-                if list.len() != groups.len() {
-                    out.push(Failure::text(
-                        format!("`{step}` was called {} time(s), expected {}", groups.len(), list.len()),
-                        describe_calls(&groups),
-                    ));
-                }
-                for (i, (g, c)) in groups.iter().zip(list).enumerate() {
-                    check_call(step, &format!("call {}", i + 1), g, c, &mut out);
-                }
-            }
-        }
-    }
-    out
 }
