@@ -42,6 +42,20 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
+    /// The report of a scenario that has not run (yet): no time, no failure.
+    pub fn not_run(name: &str, line: usize) -> Self {
+        Self {
+            name: name.to_string(),
+            line,
+            wall: Duration::ZERO,
+            simulated: Duration::ZERO,
+            status: "not run".into(),
+            failures: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }

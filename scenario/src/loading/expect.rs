@@ -1,6 +1,8 @@
 //! Reading a scenario's `expect`: the status, the path, the output, the error, the tasks
 //! created and the calls made.
 
+use std::collections::BTreeMap;
+
 use pratica_engine::definition::diagnostic::did_you_mean;
 use serde_json::Value;
 
@@ -58,51 +60,61 @@ impl Reader<'_> {
             }
         }
         if let Some(t) = obj.get("tasks") {
-            let tp = format!("{ptr}/tasks");
-            match t.as_array() {
-                Some(items) => {
-                    let mut list = Vec::new();
-                    for (i, item) in items.iter().enumerate() {
-                        let p = format!("{tp}/{i}");
-                        match self.task_expect(item, &p) {
-                            Some(te) => list.push(Located { pointer: p, value: te }),
-                            None => ok = false,
-                        }
-                    }
-                    e.tasks = Some(list);
-                }
-                None => {
-                    self.report(code::WRONG_TYPE, format!("`tasks` must be a list of the tasks created, found {}", kind_of(t)), &tp, None);
-                    ok = false;
-                }
+            match self.expected_tasks(t, &format!("{ptr}/tasks")) {
+                Some(list) => e.tasks = Some(list),
+                None => ok = false,
             }
         }
         if let Some(c) = obj.get("calls") {
-            let cp = format!("{ptr}/calls");
-            match c.as_object() {
-                Some(steps) => {
-                    for (step, spec) in steps {
-                        let p = format!("{cp}/{}", escape(step));
-                        match self.calls_expect(spec, &p, step) {
-                            Some(ce) => {
-                                e.calls.insert(step.clone(), Located { pointer: p, value: ce });
-                            }
-                            None => ok = false,
-                        }
-                    }
-                }
-                None => {
-                    self.report(
-                        code::WRONG_TYPE,
-                        format!("`calls` must be a mapping from step id to what was sent, found {}", kind_of(c)),
-                        &cp,
-                        Some("for example: pay: { input_includes: { amount_cents: 125956 } }".into()),
-                    );
-                    ok = false;
-                }
+            match self.expected_calls(c, &format!("{ptr}/calls")) {
+                Some(calls) => e.calls = calls,
+                None => ok = false,
             }
         }
         ok.then_some(e)
+    }
+
+    /// `tasks`: every task created, in order.
+    fn expected_tasks(&mut self, t: &Value, tp: &str) -> Option<Vec<Located<TaskExpect>>> {
+        let Some(items) = t.as_array() else {
+            self.report(code::WRONG_TYPE, format!("`tasks` must be a list of the tasks created, found {}", kind_of(t)), tp, None);
+            return None;
+        };
+        let mut ok = true;
+        let mut list = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{tp}/{i}");
+            match self.task_expect(item, &p) {
+                Some(te) => list.push(Located { pointer: p, value: te }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(list)
+    }
+
+    /// `calls`: what was sent, by step id.
+    fn expected_calls(&mut self, c: &Value, cp: &str) -> Option<BTreeMap<String, Located<CallsExpect>>> {
+        let Some(steps) = c.as_object() else {
+            self.report(
+                code::WRONG_TYPE,
+                format!("`calls` must be a mapping from step id to what was sent, found {}", kind_of(c)),
+                cp,
+                Some("for example: pay: { input_includes: { amount_cents: 125956 } }".into()),
+            );
+            return None;
+        };
+        let mut ok = true;
+        let mut calls = BTreeMap::new();
+        for (step, spec) in steps {
+            let p = format!("{cp}/{}", escape(step));
+            match self.calls_expect(spec, &p, step) {
+                Some(ce) => {
+                    calls.insert(step.clone(), Located { pointer: p, value: ce });
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(calls)
     }
 
     pub(super) fn task_expect(&mut self, v: &Value, ptr: &str) -> Option<TaskExpect> {

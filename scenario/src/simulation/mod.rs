@@ -71,13 +71,8 @@ pub async fn run_file(file: &Path, opts: &RunOptions) -> FileReport {
                     Err(e) => reports.push((
                         usize::MAX,
                         ScenarioReport {
-                            name: "(a scenario)".into(),
-                            line: 0,
-                            wall: Duration::ZERO,
-                            simulated: Duration::ZERO,
-                            status: "not run".into(),
                             failures: vec![Failure::text("the scenario's run panicked", e.to_string())],
-                            timeline: Vec::new(),
+                            ..ScenarioReport::not_run("(a scenario)", 0)
                         },
                     )),
                 }
@@ -120,15 +115,7 @@ impl From<StoreError> for Abort {
 /// Runs one scenario and checks its expectations.
 pub async fn run_scenario(suite: &Suite, scenario: &Scenario) -> ScenarioReport {
     let started = Instant::now();
-    let mut report = ScenarioReport {
-        name: scenario.name.clone(),
-        line: scenario.line,
-        wall: Duration::ZERO,
-        simulated: Duration::ZERO,
-        status: "not run".into(),
-        failures: Vec::new(),
-        timeline: Vec::new(),
-    };
+    let mut report = ScenarioReport::not_run(&scenario.name, scenario.line);
     if let Some(schema) = &suite.main().plan.input_schema
         && let Some(errors) = suite.schema_errors(schema, &scenario.input)
         && !errors.is_empty()
@@ -145,14 +132,7 @@ pub async fn run_scenario(suite: &Suite, scenario: &Scenario) -> ScenarioReport 
             return report;
         }
     };
-    let mock = MockConnector::new(scenario.mocks.iter().map(|(k, m)| (k.clone(), m.value.clone())).collect());
-    let mut registry = Registry::default();
-    for name in suite.connectors() {
-        registry.register(&name, Arc::new(mock.clone()));
-    }
-    let clock = ManualClock::new(scenario.start_at);
-    let engine =
-        Engine::new(store.clone(), registry, Arc::new(clock.clone()), EngineConfig { worker_id: WORKER.into(), ..EngineConfig::default() });
+    let (engine, clock, mock) = scenario_engine(suite, scenario, &store);
     let mut run = Run {
         suite,
         scenario,
@@ -203,10 +183,26 @@ pub async fn run_scenario(suite: &Suite, scenario: &Scenario) -> ScenarioReport 
     report
 }
 
+/// The engine of one scenario: on `store`, with the mock connector registered under every
+/// connector name the workflows use, and a manual clock at the scenario's start.
+fn scenario_engine(suite: &Suite, scenario: &Scenario, store: &Store) -> (Engine, ManualClock, MockConnector) {
+    let mock = MockConnector::new(scenario.mocks.iter().map(|(k, m)| (k.clone(), m.value.clone())).collect());
+    let mut registry = Registry::default();
+    for name in suite.connectors() {
+        registry.register(&name, Arc::new(mock.clone()));
+    }
+    let clock = ManualClock::new(scenario.start_at);
+    let engine =
+        Engine::new(store.clone(), registry, Arc::new(clock.clone()), EngineConfig { worker_id: WORKER.into(), ..EngineConfig::default() });
+    (engine, clock, mock)
+}
+
+/// Whether an instance status is final.
 pub(crate) fn finished(status: &str) -> bool {
     matches!(status, "completed" | "failed" | "cancelled")
 }
 
+/// A duration as milliseconds of the clock (saturating).
 pub(crate) fn ms(d: Duration) -> Millis {
     d.as_millis().min(i64::MAX as u128) as Millis
 }
