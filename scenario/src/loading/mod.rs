@@ -142,6 +142,7 @@ fn load_workflows(file: &Path) -> Result<Vec<LoadedWorkflow>, (String, String)> 
 }
 
 impl Suite {
+    /// The workflow under test.
     pub fn main(&self) -> &LoadedWorkflow {
         &self.workflows[0]
     }

@@ -159,49 +159,40 @@ impl Reader<'_> {
                 };
             }
         }
-        let mut tasks = Vec::new();
-        if let Some(t) = obj.get("tasks") {
-            let tp = format!("{ptr}/tasks");
-            match t.as_array() {
-                Some(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let p = format!("{tp}/{i}");
-                        if let Some(task) = self.task_action(item, &p) {
-                            tasks.push(Located { pointer: p, value: task });
-                        }
-                    }
-                }
-                None => self.report(
-                    code::WRONG_TYPE,
-                    format!("`tasks` must be a list, found {}", kind_of(t)),
-                    &tp,
-                    Some("for example: - { step: review, outcome: approve, by: anna }".into()),
-                ),
-            }
-        }
-        let mut messages = Vec::new();
-        if let Some(m) = obj.get("messages") {
-            let mp = format!("{ptr}/messages");
-            match m.as_array() {
-                Some(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let p = format!("{mp}/{i}");
-                        if let Some(msg) = self.message_action(item, &p) {
-                            messages.push(Located { pointer: p, value: msg });
-                        }
-                    }
-                }
-                None => self.report(
-                    code::WRONG_TYPE,
-                    format!("`messages` must be a list, found {}", kind_of(m)),
-                    &mp,
-                    Some("for example: - { name: documents-received, payload: {...} }".into()),
-                ),
-            }
-        }
+        let tasks = match obj.get("tasks") {
+            Some(t) => self.entries(t, &format!("{ptr}/tasks"), "- { step: review, outcome: approve, by: anna }", Self::task_action),
+            None => Vec::new(),
+        };
+        let messages = match obj.get("messages") {
+            Some(m) => self.entries(m, &format!("{ptr}/messages"), "- { name: documents-received, payload: {...} }", Self::message_action),
+            None => Vec::new(),
+        };
         let expect = obj.get("expect").and_then(|e| self.expect(e, &format!("{ptr}/expect")));
         let line = self.map.value(ptr).map_or(0, |l| l.line);
         Some(Scenario { name: name?, line, pointer: ptr.to_string(), start_at: start_at?, input, mocks, tasks, messages, expect: expect? })
+    }
+
+    /// A list of the world's actions (`tasks`, `messages`) of a scenario, each read by `read`
+    /// and kept with its pointer; `example` is the hint when the value is not a list.
+    fn entries<T>(&mut self, v: &Value, ptr: &str, example: &str, read: fn(&mut Self, &Value, &str) -> Option<T>) -> Vec<Located<T>> {
+        let Some(items) = v.as_array() else {
+            let key = ptr.rsplit('/').next().unwrap_or(ptr);
+            self.report(
+                code::WRONG_TYPE,
+                format!("`{key}` must be a list, found {}", kind_of(v)),
+                ptr,
+                Some(format!("for example: {example}")),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{ptr}/{i}");
+            if let Some(value) = read(self, item, &p) {
+                out.push(Located { pointer: p, value });
+            }
+        }
+        out
     }
 }
 

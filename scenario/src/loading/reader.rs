@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::parse::parse_time;
 use crate::code;
 
+/// Escapes a key for a JSON pointer (RFC 6901).
 pub fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }

@@ -119,6 +119,7 @@ pub struct MockConnector {
 }
 
 impl MockConnector {
+    /// A mock answering from `mocks`, by step id.
     pub fn new(mocks: BTreeMap<String, Mock>) -> Self {
         Self { state: Arc::new(Mutex::new(State { mocks, ..Default::default() })) }
     }
