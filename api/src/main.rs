@@ -369,7 +369,7 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, filter, schemas } => {
-            let opts = pratica_engine::scenario::RunOptions { filter, schemas_dir: schemas };
+            let opts = pratica_scenario::RunOptions { filter, schemas_dir: schemas };
             let summary = pratica_api::cli::test::run(&paths, &opts, &mut out).await?;
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -12,7 +12,6 @@
 //! - [`graph`]: diagrams of a plan (SVG, Mermaid, DOT).
 //! - [`trigger`]: cron schedules (fired once across processes), webhooks and message triggers.
 //! - [`schemas`]: the business schemas of inputs and task forms.
-//! - [`scenario`]: analysts' workflow tests (`*.test.yaml`): mocked connectors, simulated time, expectations.
 
 pub mod audit;
 pub mod budget;
@@ -24,7 +23,6 @@ pub mod expr;
 pub mod graph;
 pub mod plan;
 pub mod runtime;
-pub mod scenario;
 pub mod schemas;
 pub mod store;
 pub mod template;

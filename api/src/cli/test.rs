@@ -1,13 +1,13 @@
 //! `pratica test FILE_OR_DIR...`: run analysts' workflow tests (`*.test.yaml`, see
 //! docs/TESTING.md) and report like a test runner: one line per scenario, the failures with
 //! a line-by-line diff and the instance's history, and a summary. The work is done by
-//! `pratica_engine::scenario`; this module only prints.
+//! `pratica_scenario`; this module only prints.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pratica_engine::scenario::{self, Detail, FileReport, RunOptions, ScenarioReport, diff};
+use pratica_scenario::{self as scenario, Detail, FileReport, RunOptions, ScenarioReport, diff};
 
 use crate::cli::history::format_entry;
 

@@ -1,39 +1,49 @@
 //! Workflow tests for analysts: scenarios written in YAML beside a workflow
 //! (`<workflow-file-stem>.test.yaml`), run against the real engine with mocked connectors,
-//! automatic human tasks and messages, and a simulated clock.
+//! automatic human tasks and messages, and a simulated clock. This is the runner behind
+//! `pratica test`; it uses only the engine's public API.
 //!
 //! A scenario gives the start input, the result each connector call returns (by step id,
 //! per attempt or per foreach iteration), the decisions operators take on the tasks that
 //! appear, the messages that arrive while the instance waits, and what must be true at the
 //! end: the status, the path of steps, the output or error, the tasks created and what the
 //! workflow sent to each connector. The runner drives one instance on a throw-away SQLite
-//! database with a [`ManualClock`](crate::clock::ManualClock) that jumps to the next due
-//! timer whenever nothing else can happen, so waits, receive timeouts and retry backoff take
-//! no real time; the simulated time is reported.
+//! database with a [`ManualClock`](pratica_engine::clock::ManualClock) that jumps to the next
+//! due timer whenever nothing else can happen, so waits, receive timeouts and retry backoff
+//! take no real time; the simulated time is reported.
 //!
-//! - [`model`]: what a test file says;
-//! - [`parse`]: the YAML text → model, every problem as a [`Diagnostic`] with its position;
-//! - [`mock`]: the mock connector and how it picks a result for a call;
-//! - [`diff`]: value comparison (numbers by value) and line-by-line differences;
-//! - [`runner`]: loading the workflows, running scenarios, checking the expectations.
+//! # Layout
+//! - [`discovery`]: finding the test files, the workflow each tests, the `schemas/`
+//!   directory, and which scenarios the filter selects;
+//! - [`loading`]: the YAML text → [`model`], every problem as a [`Diagnostic`] with its
+//!   position; the workflows compiled into a [`Suite`];
+//! - [`checks`]: the test file checked against its workflows before anything runs;
+//! - [`simulation`]: running a scenario with the mock connector, tasks, messages and
+//!   simulated time;
+//! - [`expectations`]: what happened compared with `expect`, line-by-line [`diff`]s;
+//! - [`report`]: the result types and the formatting of simulated time.
 //!
 //! The format is documented for analysts in `docs/TESTING.md`. Nothing here does HTTP; the
 //! `pratica test` command only prints what [`run_file`] reports.
 
-pub mod diff;
-pub mod mock;
-pub mod model;
-pub mod parse;
-pub mod runner;
+pub mod checks;
+pub mod discovery;
+pub mod expectations;
+pub mod loading;
+pub mod report;
+pub mod simulation;
 
-pub use diff::DiffLine;
-pub use model::*;
-pub use runner::{
-    Detail, Failure, FileProblem, FileReport, RunOptions, ScenarioReport, Timeline, find_test_files, format_elapsed, load_suite, run_file,
-    run_scenario,
-};
+#[cfg(test)]
+mod testing;
 
-use crate::definition::Diagnostic;
+pub use discovery::{RunOptions, TEST_SUFFIXES, find_test_files};
+pub use expectations::{diff, path_of};
+pub use loading::model::{self, *};
+pub use loading::{LoadedWorkflow, Suite, load_suite, parse};
+pub use report::{Detail, Failure, FileProblem, FileReport, ScenarioReport, Timeline, format_elapsed};
+pub use simulation::{mock, run_file, run_scenario};
+
+use pratica_engine::definition::Diagnostic;
 
 /// Stable codes of the problems a test file can have (documented in `docs/TESTING.md`).
 pub mod code {

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::model::{Mock, MockItem, MockResult};
-use crate::connector::{Connector, ConnectorError, ConnectorFuture, Invocation};
+use crate::loading::model::{Mock, MockItem, MockResult};
+use pratica_engine::connector::{Connector, ConnectorError, ConnectorFuture, Invocation};
 
 /// Where a call sits: the foreach iterations (innermost first) and the visit of the step.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -119,6 +119,7 @@ pub struct MockConnector {
 }
 
 impl MockConnector {
+    /// A mock answering from `mocks`, by step id.
     pub fn new(mocks: BTreeMap<String, Mock>) -> Self {
         Self { state: Arc::new(Mutex::new(State { mocks, ..Default::default() })) }
     }
@@ -161,8 +162,8 @@ impl MockConnector {
             },
             None if builtin == "noop" => Ok(input.clone()),
             None if builtin == "log" => Ok(Value::Null),
-            None if builtin == "identity" => crate::connector::identity::check(input),
-            None if builtin == "settings" => crate::connector::settings::SettingsConnector::default().get(input),
+            None if builtin == "identity" => pratica_engine::connector::identity::check(input),
+            None if builtin == "settings" => pratica_engine::connector::settings::SettingsConnector::default().get(input),
             None => {
                 let msg = format!("step `{step_id}` called `{connector}`, but the scenario has no mock for `{step_id}`");
                 if !state.problems.contains(&msg) {
@@ -206,7 +207,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::scenario::model::MockError;
+    use crate::loading::model::MockError;
 
     fn out(v: i64) -> MockResult {
         MockResult::Output(json!(v))

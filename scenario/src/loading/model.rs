@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::clock::Millis;
+use pratica_engine::clock::Millis;
 
 /// A test file: the scenarios of one workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestFile {
+    /// In the order of the file.
     pub scenarios: Vec<Scenario>,
 }
 
@@ -114,8 +115,10 @@ pub enum Status {
 }
 
 impl Status {
+    /// The names an analyst writes, in the order of the enum.
     pub const NAMES: &'static [&'static str] = &["completed", "failed", "waiting", "cancelled"];
 
+    /// The status named `text`, if it is one.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "completed" => Some(Status::Completed),
@@ -126,6 +129,7 @@ impl Status {
         }
     }
 
+    /// The name an analyst writes.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Completed => "completed",
