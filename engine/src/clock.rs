@@ -4,9 +4,14 @@
 //! Connectors read it too: every [`Invocation`](crate::connector::Invocation) carries the
 //! engine's clock as a [`SharedClock`], so a `Retry-After` date, the time left before a step's
 //! deadline and an OAuth2 token's expiry are all measured on the same clock as the engine's
-//! timers. What stays on the monotonic clock is the *waiting* itself (a step's timeout around
-//! the connector call, a request's time budget, metrics of how long a call took): those measure
-//! elapsed real time, not a point in time.
+//! timers.
+//!
+//! What stays on the monotonic clock (`std::time::Instant`, `tokio::time`) is the *waiting*
+//! itself, which measures elapsed real time, not a point in time: a step's timeout enforced
+//! around the connector call and the call's duration for metrics (`runtime::worker`), a
+//! request's time budget (`connector::http::transport`, `email`), the external-task long poll
+//! (`runtime::external`), an evaluation's time budget (`budget`) and a scenario's run time
+//! (`scenario::runner`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
