@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -67,14 +67,8 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// Polls `ready` every 50 ms until it is true or `limit` has passed.
-pub async fn wait_until(what: &str, limit: Duration, mut ready: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !ready().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// The suites' one poll loop (`pratica_tests::wait`).
+pub use pratica_tests::wait::wait_until;
 
 /// A process that is killed when the test ends (also on panic). A process `group` leader is
 /// killed with its whole group: chromedriver's browser processes must not outlive a failed test.

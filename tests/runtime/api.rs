@@ -3,22 +3,16 @@
 //! complete (an invalid form, then a valid one), four eyes, history; a role-by-endpoint
 //! table; tokens created, listed and revoked with the `pratica` command.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use pratica_api::http::auth::{Role, create_token_with_task_roles};
-use pratica_api::http::{AppState, serve};
-use pratica_engine::clock::SystemClock;
-use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig};
+use pratica_api::http::auth::Role;
 use pratica_engine::store::Store;
-use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
+use pratica_tests::app::{self as harness, Account, AppOptions, TestApp};
+use pratica_tests::backend::Backend;
+use pratica_tests::wait::eventually;
 use pratica_tests::{both_backends, pratica_bin};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 const REVIEW: &str = r#"workflow: api-review
 version: 1
@@ -49,64 +43,34 @@ const IBAN_FORM: &str = r#"{
   "properties": { "iban": { "type": "string", "pattern": "^IT[0-9]{2}[A-Z][0-9]{10}[0-9A-Z]{12}$" } }
 }"#;
 
-/// A server with its worker loop; both stop when dropped. Tokens by role: `admin`,
+/// The server of `spawn_app` with this file's requests. Tokens by role: `admin`,
 /// `analyst`, `operator` (office RM1), `operator2` (office RM1), `other_office` (operator of
 /// MI1), `worker`, `viewer` (operators with the task role naspi-operator), and
 /// `other_role` (operator of RM1 with the task role payout-officer only).
-struct App {
-    addr: SocketAddr,
-    url: String,
-    http: reqwest::Client,
-    tokens: std::collections::HashMap<&'static str, String>,
-    stop: watch::Sender<bool>,
-    _scratch: ScratchDir,
-}
+struct App(TestApp);
 
-impl Drop for App {
-    fn drop(&mut self) {
-        self.stop.send_replace(true);
+impl std::ops::Deref for App {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
 }
 
 async fn spawn_app(backend: Backend) -> Option<App> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let scratch = ScratchDir::new();
-    let url = fresh_database(backend, &scratch).await?;
-    let store = Store::connect(&url).await.expect("connect to the test database");
-    let schemas = scratch.0.join("schemas");
-    std::fs::create_dir_all(&schemas).unwrap();
-    std::fs::write(schemas.join("iban-check.schema.json"), IBAN_FORM).unwrap();
-    let mut tokens = std::collections::HashMap::new();
-    let office = |o: &str| vec![o.to_string()];
-    for (name, role, offices) in [
-        ("admin", Role::Admin, vec![]),
-        ("analyst", Role::Analyst, vec![]),
-        ("operator", Role::Operator, office("RM1")),
-        ("operator2", Role::Operator, office("RM1")),
-        ("other_office", Role::Operator, office("MI1")),
-        ("worker", Role::Worker, vec![]),
-        ("viewer", Role::Viewer, vec![]),
-    ] {
-        let task_roles = if role == Role::Operator { vec!["naspi-operator".to_string()] } else { vec![] };
-        tokens.insert(name, create_token_with_task_roles(&store, name, role, &offices, &task_roles, 0).await.unwrap());
-    }
-    // An operator of RM1 without the task role: sees none of its naspi-operator tasks.
-    let other_role = vec!["payout-officer".to_string()];
-    tokens.insert(
-        "other_role",
-        create_token_with_task_roles(&store, "other_role", Role::Operator, &office("RM1"), &other_role, 0).await.unwrap(),
-    );
-    let engine = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let signal = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    tokio::spawn(serve(listener, AppState::new(engine.clone()).with_schemas(schemas), signal(stopped.clone())));
-    let until = signal(stopped);
-    tokio::spawn(async move { engine.run_until_stopped(until).await });
-    Some(App { addr, url, http: reqwest::Client::new(), tokens, stop, _scratch: scratch })
+    let operator = |name: &str, office: &str| Account::new(name, Role::Operator).offices(&[office]).task_roles(&["naspi-operator"]);
+    let options = AppOptions::new(backend)
+        .schema("iban-check", IBAN_FORM)
+        .token(Account::new("admin", Role::Admin))
+        .token(Account::new("analyst", Role::Analyst))
+        .token(operator("operator", "RM1"))
+        .token(operator("operator2", "RM1"))
+        .token(operator("other_office", "MI1"))
+        .token(Account::new("worker", Role::Worker))
+        .token(Account::new("viewer", Role::Viewer))
+        // An operator of RM1 without the task role: sees none of its naspi-operator tasks.
+        .token(Account::new("other_role", Role::Operator).offices(&["RM1"]).task_roles(&["payout-officer"]));
+    harness::spawn_app(options).await.map(App)
 }
 
 impl App {
@@ -147,42 +111,36 @@ impl App {
 
     /// Polls the task list (as `who`) until a task of `step` is open for `instance`.
     async fn wait_for_task(&self, who: &str, instance: &str, step: &str) -> Value {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        let open = eventually(Duration::from_secs(15), async || {
             let (status, tasks) = self.get(who, "/api/v1/tasks?status=open").await;
             assert_eq!(status, StatusCode::OK, "{tasks}");
-            if let Some(task) = tasks.as_array().unwrap().iter().find(|t| t["instance_id"] == instance && t["step_id"] == step) {
-                return task.clone();
-            }
-            assert!(tokio::time::Instant::now() < give_up, "no open task {step} for {instance}: {tasks}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let task = tasks.as_array().unwrap().iter().find(|t| t["instance_id"] == instance && t["step_id"] == step).cloned();
+            task.ok_or(tasks)
+        });
+        open.await.unwrap_or_else(|tasks| panic!("no open task {step} for {instance}: {tasks}"))
     }
 
     /// Polls the instance until its only current step is `step` (waiting there).
     async fn wait_for_step(&self, instance: &str, step: &str) -> Value {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let (_, body) = self.get("viewer", &format!("/api/v1/instances/{instance}")).await;
-            if body["current_steps"] == json!([step]) {
-                // The step's wait is committed with the transition that reached it.
-                return body;
-            }
-            assert!(tokio::time::Instant::now() < give_up, "never reached {step}: {body}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // The step's wait is committed with the transition that reached it.
+        self.wait_for_instance(instance, |body| body["current_steps"] == json!([step]))
+            .await
+            .unwrap_or_else(|body| panic!("never reached {step}: {body}"))
     }
 
     async fn wait_for_status(&self, instance: &str, status: &str) -> Value {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        self.wait_for_instance(instance, |body| body["status"] == status)
+            .await
+            .unwrap_or_else(|body| panic!("instance never became {status}: {body}"))
+    }
+
+    /// Polls the instance (as `viewer`) for up to 15 s until `done` holds; the last body either way.
+    async fn wait_for_instance(&self, instance: &str, done: impl Fn(&Value) -> bool) -> Result<Value, Value> {
+        eventually(Duration::from_secs(15), async || {
             let (_, body) = self.get("viewer", &format!("/api/v1/instances/{instance}")).await;
-            if body["status"] == status {
-                return body;
-            }
-            assert!(tokio::time::Instant::now() < give_up, "instance never became {status}: {body}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if done(&body) { Ok(body) } else { Err(body) }
+        })
+        .await
     }
 }
 
@@ -459,7 +417,7 @@ both_backends!(every_endpoint_refuses_the_roles_it_must, |backend| async move {
 both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| async move {
     let Some(app) = spawn_app(backend).await else { return };
     let pratica = |args: &[&str]| {
-        let out = std::process::Command::new(pratica_bin()).args(args).args(["--db", &app.url]).output().expect("pratica runs");
+        let out = std::process::Command::new(pratica_bin()).args(args).args(["--db", &app.database]).output().expect("pratica runs");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     let (ok, token, err) = pratica(&["token", "create", "--name", "ci-bot", "--role", "viewer"]);
@@ -494,7 +452,7 @@ both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| asy
     // Console users: the password comes from standard input and is stored as argon2id.
     let mut child = std::process::Command::new(pratica_bin())
         .args(["user", "create", "anna", "--role", "operator", "--office", "RM1", "--task-role", "naspi-operator"])
-        .args(["--task-role", "payout-officer", "--password-stdin", "--db", &app.url])
+        .args(["--task-role", "payout-officer", "--password-stdin", "--db", &app.database])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -504,7 +462,7 @@ both_backends!(tokens_are_created_listed_and_revoked_with_the_cli, |backend| asy
     child.stdin.take().unwrap().write_all(b"a long enough secret\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let store = Store::connect(&app.url).await.unwrap();
+    let store = Store::connect(&app.database).await.unwrap();
     let user = store.user("anna").await.unwrap().expect("the user exists");
     assert!(user.password_hash.starts_with("$argon2id$"));
     assert!(pratica_api::http::auth::verify_password("a long enough secret", &user.password_hash));

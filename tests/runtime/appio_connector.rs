@@ -4,8 +4,10 @@
 //! before any request, status, rate limits and server errors, key hygiene, and one workflow
 //! run through the engine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use pratica_engine::clock::{ManualClock, SharedClock};
 use pratica_engine::connector::{AppIoConfig, AppIoConnector, Connector, ConnectorError, Invocation, Registry};
 use pratica_engine::runtime::{StartRequest, output_of};
 use pratica_tests::backend::{Backend, test_engine};
@@ -33,6 +35,7 @@ fn call(operation: &str, input: Value) -> Invocation {
         instance_id: "inst-1".into(),
         step_id: "notify_app_io".into(),
         secrets: Default::default(),
+        clock: Default::default(),
     }
 }
 
@@ -165,6 +168,22 @@ async fn messages_outside_app_io_limits_are_refused_before_any_request() {
     input["sender"] = json!("x");
     assert_eq!(code_of(&err(&c, &call("send", input)).await), ("appio.invalid_input", false));
     assert!(server.received_requests().await.expect("recording").is_empty(), "no request at all");
+}
+
+#[tokio::test]
+async fn a_retry_after_date_is_read_on_the_engine_clock() {
+    let server = MockServer::start().await;
+    let busy = ResponseTemplate::new(429).insert_header("Retry-After", "Tue, 01 Jan 2030 00:02:00 GMT");
+    Mock::given(method("POST")).and(path("/api/v1/profiles")).respond_with(busy).mount(&server).await;
+    // 2030-01-01T00:00:00Z on the engine's clock; the wall clock is years away from it.
+    let clock = ManualClock::new(1_893_456_000_000);
+    let e = err(&connector(&server), &Invocation { clock: SharedClock::new(Arc::new(clock)), ..call("send", message()) }).await;
+    match &e {
+        ConnectorError::Retryable { code, retry_after, .. } => {
+            assert_eq!((code.as_str(), *retry_after), ("appio.throttled", Some(Duration::from_secs(120))));
+        }
+        other => panic!("expected a retryable error, got {other:?}"),
+    }
 }
 
 #[tokio::test]

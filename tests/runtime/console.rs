@@ -8,12 +8,12 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use pratica_api::http::auth::hash_password;
+use pratica_api::http::auth::Role;
 use pratica_api::http::{AppState, router};
-use pratica_engine::connector::Registry;
 use pratica_engine::runtime::StartRequest;
-use pratica_engine::store::{TaskFilter, UserRow};
-use pratica_tests::backend::{Backend, TestEngine, test_engine};
+use pratica_engine::store::TaskFilter;
+use pratica_tests::app::{Account, AppOptions, TestEngine, start_engine};
+use pratica_tests::backend::Backend;
 use pratica_tests::both_backends;
 use serde_json::json;
 use tower::ServiceExt;
@@ -97,30 +97,20 @@ fn hidden_value(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
+/// The console (oneshot, no socket) of an engine with `console-review` deployed and four
+/// users of the task role naspi-operator: anna and bruno (operators of RM1), carla
+/// (operator of MI1) and admin.
 async fn setup(backend: Backend) -> Option<Console> {
-    let t = test_engine(backend, Registry::builtin()).await?;
-    let schemas = t.scratch.0.join("schemas");
-    std::fs::create_dir_all(&schemas).unwrap();
-    std::fs::write(schemas.join("iban-check.schema.json"), IBAN_FORM).unwrap();
-    let store = t.engine.store();
-    let hash = hash_password(PASSWORD).unwrap();
-    for (name, role, office) in
-        [("anna", "operator", "RM1"), ("bruno", "operator", "RM1"), ("carla", "operator", "MI1"), ("admin", "admin", "")]
-    {
-        let offices = if office.is_empty() { json!([]) } else { json!([office]) };
-        let row = UserRow {
-            username: name.into(),
-            password_hash: hash.clone(),
-            role: role.into(),
-            offices: offices.to_string(),
-            task_roles: json!(["naspi-operator"]).to_string(),
-            created_at: 0,
-            disabled_at: None,
-        };
-        store.insert_user(&row).await.unwrap();
-    }
-    t.engine.deploy(REVIEW).await.unwrap();
-    let app = router(AppState::new(t.engine.clone()).with_schemas(&schemas));
+    let user = |name: &str, role: Role, offices: &[&str]| Account::new(name, role).offices(offices).task_roles(&["naspi-operator"]);
+    let options = AppOptions::new(backend)
+        .schema("iban-check", IBAN_FORM)
+        .user(user("anna", Role::Operator, &["RM1"]), PASSWORD)
+        .user(user("bruno", Role::Operator, &["RM1"]), PASSWORD)
+        .user(user("carla", Role::Operator, &["MI1"]), PASSWORD)
+        .user(user("admin", Role::Admin, &[]), PASSWORD)
+        .deploy(REVIEW);
+    let t = start_engine(options).await?;
+    let app = router(AppState::new(t.engine.clone()).with_schemas(t.schemas_dir()));
     Some(Console { app, t })
 }
 

@@ -3,18 +3,12 @@ use std::time::Duration;
 use pratica_engine::connector::Registry;
 use pratica_engine::runtime::{Delivery, Engine, EngineError, StartRequest, TaskCompletion, output_of};
 use pratica_engine::store::{InstanceRow, TaskFilter};
-use pratica_tests::backend::{Backend, TestEngine, test_engine};
+use pratica_tests::backend::TestEngine;
 use pratica_tests::both_backends;
-use pratica_tests::scripted::Scripted;
+use pratica_tests::scripted::scripted_engine;
 use serde_json::{Value, json};
 
 const HEADER: &str = "version: 1\ntitle: Test\n";
-
-async fn setup(backend: Backend) -> Option<(TestEngine, Scripted)> {
-    let scripted = Scripted::default();
-    let t = test_engine(backend, Registry::builtin().with("test", scripted.clone())).await?;
-    Some((t, scripted))
-}
 
 async fn deploy(engine: &Engine, name: &str, steps: &str) {
     let source = format!("workflow: {name}\n{HEADER}{steps}");
@@ -37,7 +31,7 @@ fn history_kinds(rows: &[pratica_engine::store::HistoryRow]) -> Vec<String> {
 }
 
 both_backends!(linear_calls_set_switch_and_end, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "linear",
@@ -88,7 +82,7 @@ steps:
 });
 
 both_backends!(parallel_joins_and_foreach_collects_in_order, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "fanout",
@@ -138,7 +132,7 @@ both_backends!(parallel_joins_and_foreach_collects_in_order, |backend| async mov
 });
 
 both_backends!(parallel_fails_fast_and_withdraws_sibling_work, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "failfast",
@@ -174,7 +168,7 @@ both_backends!(parallel_fails_fast_and_withdraws_sibling_work, |backend| async m
 });
 
 both_backends!(durable_wait_uses_the_clock, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "pause", "steps:\n  - id: pause\n    wait: { for: 5d }\n  - id: after\n    end: { output: done }\n").await;
     let id = start(&t.engine, "pause", json!({})).await;
     assert_eq!(finished(&t, &id).await.status, "running");
@@ -185,7 +179,7 @@ both_backends!(durable_wait_uses_the_clock, |backend| async move {
 });
 
 both_backends!(messages_are_correlated_kept_and_time_out, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "docs",
@@ -219,7 +213,7 @@ steps:
 });
 
 both_backends!(buffered_messages_expire, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "late", "steps:\n  - id: wait_msg\n    receive: { message: m, correlate: \"${ .input.k }\" }\n").await;
     t.engine.publish("m", "K", json!(1)).await.unwrap();
     t.clock.advance(t.engine.config().message_retention + Duration::from_secs(1));
@@ -228,7 +222,7 @@ both_backends!(buffered_messages_expire, |backend| async move {
 });
 
 both_backends!(human_tasks_outcomes_reasons_and_four_eyes, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "approve",
@@ -286,7 +280,7 @@ both_backends!(human_tasks_outcomes_reasons_and_four_eyes, |backend| async move 
 });
 
 both_backends!(sub_workflows_return_and_fail_to_the_parent, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "child", "steps:\n  - id: work\n    call: test\n    with: \"${ .input }\"\n").await;
     deploy(
         &t.engine,
@@ -320,7 +314,7 @@ both_backends!(sub_workflows_return_and_fail_to_the_parent, |backend| async move
 });
 
 both_backends!(retries_back_off_then_succeed_or_give_up, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "flaky",
@@ -360,7 +354,7 @@ both_backends!(retries_back_off_then_succeed_or_give_up, |backend| async move {
 });
 
 both_backends!(step_timeouts_are_retryable_errors, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "slow",
@@ -385,7 +379,7 @@ both_backends!(step_timeouts_are_retryable_errors, |backend| async move {
 });
 
 both_backends!(catch_handlers_and_compensation, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "pay",
@@ -424,7 +418,7 @@ both_backends!(catch_handlers_and_compensation, |backend| async move {
 });
 
 both_backends!(cancel_withdraws_work, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "long", "steps:\n  - id: review\n    human: { title: Review, assign: { role: operator } }\n").await;
     let id = start(&t.engine, "long", json!({})).await;
     t.engine.run_until_idle().await.unwrap();
@@ -437,7 +431,7 @@ both_backends!(cancel_withdraws_work, |backend| async move {
 });
 
 both_backends!(starts_are_idempotent_by_request_id, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "once", "steps:\n  - id: a\n    call: noop\n").await;
     let req = StartRequest { workflow: "once".into(), input: json!({}), request_id: Some("req-1".into()), ..Default::default() };
     let first = t.engine.start(req.clone()).await.unwrap();
@@ -447,7 +441,7 @@ both_backends!(starts_are_idempotent_by_request_id, |backend| async move {
 });
 
 both_backends!(deploy_versions_by_content, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     let v1 = "workflow: w\nversion: 1\ntitle: W\nsteps:\n  - id: a\n    call: noop\n";
     assert!(t.engine.deploy(v1).await.unwrap().created);
     assert!(!t.engine.deploy(&format!("# a comment\n{v1}")).await.unwrap().created, "formatting does not make a new version");
@@ -470,7 +464,7 @@ impl ClockNow for TestEngine {
 }
 
 both_backends!(fail_steps_and_waits_until_a_date, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "dated",
@@ -506,7 +500,7 @@ both_backends!(fail_steps_and_waits_until_a_date, |backend| async move {
 });
 
 both_backends!(a_catch_handler_supplies_the_fallback_output, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "fallback",
@@ -530,7 +524,7 @@ both_backends!(a_catch_handler_supplies_the_fallback_output, |backend| async mov
 });
 
 both_backends!(start_inputs_are_checked_against_the_input_schema, |backend| async move {
-    let Some((mut t, _)) = setup(backend).await else { return };
+    let Some((mut t, _)) = scripted_engine(backend).await else { return };
     let schemas_dir = pratica_tests::repo_path("schemas");
     let store = t.engine.store().clone();
     let config = pratica_engine::runtime::EngineConfig {
@@ -547,7 +541,7 @@ both_backends!(start_inputs_are_checked_against_the_input_schema, |backend| asyn
 });
 
 both_backends!(a_failed_instance_can_be_retried_from_the_failed_step, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     deploy(
         &t.engine,
         "flaky-archive",
@@ -581,7 +575,7 @@ both_backends!(a_failed_instance_can_be_retried_from_the_failed_step, |backend| 
 });
 
 both_backends!(a_compensated_failure_is_not_retryable, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     deploy(&t.engine, "undo", "steps:\n  - id: pay\n    call: test\n    compensate:\n      - id: refund\n        call: test\n  - id: boom\n    fail: { error: x.y }\n").await;
     let id = start(&t.engine, "undo", json!({})).await;
     assert_eq!(finished(&t, &id).await.status, "failed");

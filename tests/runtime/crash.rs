@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pratica_engine::clock::SystemClock;
 use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig, StartRequest};
+use pratica_engine::runtime::{Engine, StartRequest};
 use pratica_engine::store::{InstanceFilter, Store};
-use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
+use pratica_tests::app::{AppOptions, ServeDir, prepare_serve};
+use pratica_tests::backend::{Backend, ScratchDir};
 use pratica_tests::pratica_bin;
 use pratica_tests::sink::Sink;
+use pratica_tests::wait::wait_until;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
@@ -30,32 +31,19 @@ struct Setup {
 }
 
 async fn setup(backend: Backend, instances: usize) -> Option<Setup> {
-    let scratch = ScratchDir::new();
-    let url = fresh_database(backend, &scratch).await?;
     let sink = Sink::start(Duration::from_millis(5)).await;
-    std::fs::write(
-        scratch.0.join("pratica.toml"),
-        format!("[connectors.sink]\nkind = \"http\"\nbase_url = \"{}\"\nallow_private = true\n", sink.url()),
-    )
-    .unwrap();
-    let dir = scratch.0.join("workflows");
-    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!("[connectors.sink]\nkind = \"http\"\nbase_url = \"{}\"\nallow_private = true\n", sink.url());
     let mut yaml = String::from("workflow: ten-steps\nversion: 1\ntitle: Ten effects\nsteps:\n");
     for i in 1..=STEPS {
         yaml.push_str(&format!(
             "  - id: effect_{i}\n    call: sink.effect\n    with: {{ n: {i} }}\n    retry: {{ attempts: 5, delay: 100ms }}\n"
         ));
     }
-    std::fs::write(dir.join("ten-steps.yaml"), &yaml).unwrap();
-    // An engine used only to deploy and start (it never runs workers).
-    let store = Store::connect(&url).await.unwrap();
-    let starter = Engine::new(
-        store,
-        Registry::builtin().with("sink", pratica_engine::connector::NoopConnector),
-        std::sync::Arc::new(SystemClock),
-        EngineConfig::default(),
-    );
-    starter.deploy(&yaml).await.unwrap();
+    // The starter only deploys and starts (it never runs workers).
+    let registry = Registry::builtin().with("sink", pratica_engine::connector::NoopConnector);
+    let ServeDir { scratch, url, starter } =
+        prepare_serve(AppOptions::new(backend).registry(registry).pratica_toml(&config).deploy(&yaml)).await?;
+    std::fs::write(scratch.0.join("workflows").join("ten-steps.yaml"), &yaml).unwrap();
     for i in 0..instances {
         starter.start(StartRequest { workflow: "ten-steps".into(), input: json!({ "n": i }), ..Default::default() }).await.unwrap();
     }
@@ -89,14 +77,6 @@ fn serve_batch(dir: &Path, url: &str, lease: &str, batch: usize) -> Child {
         .kill_on_drop(true)
         .spawn()
         .expect("start pratica serve")
-}
-
-async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn completed(store: &Store) -> usize {

@@ -6,7 +6,8 @@ use pratica_engine::connector::Registry;
 use pratica_engine::runtime::{StartRequest, output_of};
 use pratica_engine::store::InstanceRow;
 use pratica_example_connector::IbanConnector;
-use pratica_tests::backend::{Backend, TestEngine, test_engine};
+use pratica_tests::app::{AppOptions, TestEngine, start_engine};
+use pratica_tests::backend::Backend;
 use pratica_tests::{both_backends, repo_path};
 use serde_json::{Value, json};
 
@@ -14,15 +15,11 @@ const VALID: &str = "IT60X0542811101000000123456";
 /// Passes the mod-97 check, fails the CIN.
 const WRONG_CIN: &str = "IT40S0542811101000000123456";
 
+/// An engine with the example's `iban` connector and its workflows deployed.
 async fn setup(backend: Backend) -> Option<TestEngine> {
-    let t = test_engine(backend, Registry::builtin().with("iban", IbanConnector)).await?;
     let example = std::fs::read_to_string(repo_path("examples/custom-connector/workflows/payout-account.yaml")).unwrap();
-    for source in [example.as_str(), CHECK_ONLY, UNCAUGHT] {
-        if let Err(e) = t.engine.deploy(source).await {
-            panic!("deploy: {e}: {e:?}");
-        }
-    }
-    Some(t)
+    let options = AppOptions::new(backend).registry(Registry::builtin().with("iban", IbanConnector));
+    start_engine(options.deploy(&example).deploy(CHECK_ONLY).deploy(UNCAUGHT)).await
 }
 
 async fn run(t: &TestEngine, workflow: &str, input: Value) -> InstanceRow {

@@ -30,6 +30,7 @@ use pratica_sandbox::citizens::{self, ContributionPeriod, EmploymentRecord, Spec
 use pratica_sandbox::{AppIo, Citizen, Scenario};
 use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
 use pratica_tests::naspi::{Archives, Outcome, earlier_voluntary_exit, expected_outcome};
+use pratica_tests::wait::{eventually, eventually_every, wait_until};
 use pratica_tests::{pratica_bin, repo_path};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -268,14 +269,16 @@ fn serve(dir: &Path, url: &str, addr: &str) -> Child {
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str, server: &mut Child) {
-    let start = Instant::now();
-    while !http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+    let healthy = eventually(Duration::from_secs(60), async || {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
         if let Ok(Some(status)) = server.try_wait() {
             panic!("the server stopped: {status}");
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Err(())
+    });
+    assert!(healthy.await.is_ok(), "the server did not start");
 }
 
 /// Submits every application (idempotently, by application id) with a few in flight,
@@ -300,6 +303,7 @@ async fn submit_all(
                 Ok(r) => panic!("application {} refused: {} {}", app["application_id"], r.status(), r.text().await.unwrap_or_default()),
                 Err(_) => {}
             }
+            // Real time: the real server is down (killed on purpose) until it is restarted.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         accepted.fetch_add(1, Ordering::SeqCst);
@@ -379,17 +383,15 @@ async fn thousand_applications(backend: Backend) {
     let submitters: Vec<_> = (0..concurrency(backend))
         .map(|_| tokio::spawn(submit_all(http.clone(), base.clone(), token.clone(), apps.clone(), next.clone(), accepted.clone())))
         .collect();
-    while accepted.load(Ordering::SeqCst) < KILL_AFTER {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the first applications to be accepted", Duration::from_secs(600), async || accepted.load(Ordering::SeqCst) >= KILL_AFTER)
+        .await;
     // Kill while payouts are being made (or after 60 s whatever happens).
-    let waiting = Instant::now();
-    while sandbox.payments().len() < KILL_AMID_PAYMENTS && waiting.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let _ =
+        eventually(Duration::from_secs(60), async || if sandbox.payments().len() >= KILL_AMID_PAYMENTS { Ok(()) } else { Err(()) }).await;
     server.kill().await.expect("kill -9 the server");
     let paid_at_kill = sandbox.payments().len();
     eprintln!("{backend:?}: killed with {} applications accepted and {paid_at_kill} payments made", accepted.load(Ordering::SeqCst));
+    // Real time: a real process was killed with kill -9; let the OS release its port.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut server = serve(dir, &url, &addr);
     for s in submitters {
@@ -397,13 +399,16 @@ async fn thousand_applications(backend: Backend) {
     }
     let store = Store::connect(&url).await.unwrap();
     let limit = Duration::from_secs(600);
-    while !settled(&store, APPLICATIONS).await {
-        assert!(started.elapsed() < limit, "not settled within {limit:?}");
+    let settle = eventually_every(Duration::from_millis(500), limit.saturating_sub(started.elapsed()), async || {
+        if settled(&store, APPLICATIONS).await {
+            return Ok(());
+        }
         if let Ok(Some(status)) = server.try_wait() {
             panic!("the restarted server stopped: {status}");
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        Err(())
+    });
+    assert!(settle.await.is_ok(), "not settled within {limit:?}");
     eprintln!("{backend:?}: {APPLICATIONS} applications settled in {:?}", started.elapsed());
 
     // The decisions, case by case.

@@ -90,6 +90,7 @@ fn send(input: Value) -> Invocation {
         instance_id: "inst-1".into(),
         step_id: "notify".into(),
         secrets: Default::default(),
+        clock: Default::default(),
     }
 }
 

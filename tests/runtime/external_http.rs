@@ -3,87 +3,56 @@
 //! worker (a real subprocess) and by plain reqwest calls. Lock expiry with real time and
 //! short locks; retries and extensions with a manual clock.
 
-use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use pratica_api::http::auth::{Role, TokenAccess, create_token_with_access};
-use pratica_api::http::{AppState, serve};
-use pratica_engine::clock::{Clock, ManualClock, SystemClock};
-use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig, StartRequest, output_of};
+use pratica_engine::runtime::{StartRequest, output_of};
 use pratica_engine::store::{InstanceRow, Store, TaskFilter};
-use pratica_tests::backend::{Backend, ScratchDir, T0, fresh_database};
+use pratica_tests::app::{self as harness, Account, AppOptions, TestApp, Time};
+use pratica_tests::backend::{Backend, ScratchDir, T0};
+use pratica_tests::wait::eventually;
 use pratica_tests::{both_backends, repo_path};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 const TOPIC: &str = "documents.ocr";
 
-/// An engine with its HTTP API and worker loop running; stops both when dropped.
+/// The app of `spawn_app` with a `worker` API token (`ocr-workers`) its client sends with
+/// every request.
 struct App {
-    addr: SocketAddr,
-    engine: Engine,
-    /// Set when the app runs on a manual clock.
-    clock: Option<ManualClock>,
+    app: TestApp,
+    /// Sends [`App::token`].
     http: reqwest::Client,
-    /// A `worker` API token, sent with every request.
+    /// A `worker` API token.
     token: String,
-    stop: watch::Sender<bool>,
-    _scratch: ScratchDir,
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        self.stop.send_replace(true);
+impl std::ops::Deref for App {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
-}
-
-enum Time {
-    Real,
-    Manual,
 }
 
 async fn spawn_app(backend: Backend, time: Time) -> Option<App> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let scratch = ScratchDir::new();
-    let url = fresh_database(backend, &scratch).await?;
-    let store = Store::connect(&url).await.expect("connect to the test database");
-    let (clock, manual): (Arc<dyn Clock>, _) = match time {
-        Time::Real => (Arc::new(SystemClock), None),
-        Time::Manual => {
-            let clock = ManualClock::new(T0);
-            (Arc::new(clock.clone()), Some(clock))
-        }
-    };
-    let token = pratica_api::http::auth::create_token(&store, "ocr-workers", pratica_api::http::auth::Role::Worker, &[], T0).await.unwrap();
-    let engine = Engine::new(store, Registry::builtin(), clock, EngineConfig::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let signal = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    tokio::spawn(serve(listener, AppState::new(engine.clone()), signal(stopped.clone())));
-    let workers = engine.clone();
-    let until = signal(stopped);
-    tokio::spawn(async move { workers.run_until_stopped(until).await });
+    let app = harness::spawn_app(AppOptions::new(backend).clock(time).token(Account::new("ocr-workers", Role::Worker))).await?;
+    let token = app.token("ocr-workers").to_string();
+    let http = client_for(&token);
+    Some(App { app, http, token })
+}
+
+/// A client that sends `token`.
+fn client_for(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
-    Some(App { addr, engine, clock: manual, http, token, stop, _scratch: scratch })
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 impl App {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     fn tasks_url(&self, path: &str) -> String {
         self.url(&format!("/api/v1/external-tasks{path}"))
     }
@@ -114,22 +83,16 @@ impl App {
 
     /// Polls the instance until it has `status` (the worker loop runs in the background).
     async fn wait_for_status(&self, id: &str, status: &str) -> InstanceRow {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        let row = eventually(Duration::from_secs(15), async || {
             let row = self.engine.store().instance(id).await.unwrap();
-            if row.status == status {
-                return row;
-            }
-            assert!(tokio::time::Instant::now() < give_up, "instance never became {status}: {row:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if row.status == status { Ok(row) } else { Err(row) }
+        });
+        row.await.unwrap_or_else(|row| panic!("instance never became {status}: {row:?}"))
     }
 
     /// A client that sends `token`.
     fn client_for(&self, token: &str) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        reqwest::Client::builder().default_headers(headers).build().unwrap()
+        client_for(token)
     }
 
     /// A new API token of `role`, limited to `topics` (none: any).
@@ -255,15 +218,12 @@ both_backends!(python_worker_business_error_is_caught_by_the_workflow, |backend|
     let run = run_python_worker(&app, &["--once", "--worker", "ocr-1", "--fail-with", "document.unreadable"]).await;
     assert_eq!(run.reports[0]["result"], "failed", "{}", run.stderr);
     // The catch logs, remembers the code and sends the document to a person.
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-    let task = loop {
+    let task = eventually(Duration::from_secs(15), async || {
         let filter = TaskFilter { instance_id: Some(id.clone()), ..Default::default() };
-        if let Some(task) = app.engine.store().tasks(&filter).await.unwrap().into_iter().next() {
-            break task;
-        }
-        assert!(tokio::time::Instant::now() < give_up, "no human task was created");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        app.engine.store().tasks(&filter).await.unwrap().into_iter().next().ok_or(())
+    })
+    .await
+    .unwrap_or_else(|()| panic!("no human task was created"));
     assert_eq!(task.step_id, "manual_reading");
     assert!(task.description.as_deref().unwrap_or_default().contains("document.unreadable"), "{task:?}");
     let kinds = history_kinds(&app.engine.store().history(&id).await.unwrap());
@@ -482,9 +442,10 @@ async fn a_long_poll_answers_as_soon_as_a_task_is_due_and_ends_at_shutdown() {
         })
     };
     // Give the request time to reach the server before stopping it; if it arrives after
-    // the stop it is refused, which the unwraps above would report.
+    // the stop it is refused, which the unwraps above would report. Real time: the request
+    // is in flight on a socket, and the server offers nothing to wait on.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    app.stop.send_replace(true);
+    app.stop();
     let tasks = tokio::time::timeout(Duration::from_secs(10), poll).await.expect("shutdown ends the long poll").unwrap();
     assert_eq!(tasks, Vec::<Value>::new());
 }
@@ -630,14 +591,12 @@ async fn pratica_serve_listen_runs_the_api_beside_the_workers() {
     assert_eq!(worked.reports[0]["result"], "completed", "{}", worked.stderr);
 
     let store = Store::connect(&db).await.unwrap();
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-    let row = loop {
+    let row = eventually(Duration::from_secs(15), async || {
         let row = store.instance(&id).await.unwrap();
-        if row.status == "completed" || tokio::time::Instant::now() > give_up {
-            break row;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        if row.status == "completed" { Ok(row) } else { Err(row) }
+    })
+    .await
+    .unwrap_or_else(|row| row);
     store.close().await;
     assert_eq!(output_of(&row), json!({"route": "naspi-office", "pages": 4, "read_by": "ocr-cli"}), "{row:?}");
 

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pratica_engine::clock::SystemClock;
-use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig, EngineError, StartRequest};
+use pratica_engine::runtime::{Engine, EngineError, StartRequest};
 use pratica_engine::store::{InstanceRow, Store};
-use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
+use pratica_tests::app::{AppOptions, ServeDir, prepare_serve};
+use pratica_tests::backend::{Backend, ScratchDir};
+use pratica_tests::wait::eventually;
 use pratica_tests::{both_backends, pratica_bin};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -72,16 +72,12 @@ impl Server {
         });
         let server = Server { child, base: format!("http://127.0.0.1:{port}"), log, claims };
         let http = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await
-                && r.status() == 200
-            {
-                return server;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "pratica serve did not come up:\n{}", server.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let up = eventually(Duration::from_secs(60), async || match http.get(format!("{}/healthz", server.base)).send().await {
+            Ok(r) if r.status() == 200 => Ok(()),
+            _ => Err(()),
+        });
+        assert!(up.await.is_ok(), "pratica serve did not come up:\n{}", server.log_text());
+        server
     }
 
     fn pid(&self) -> u32 {
@@ -135,6 +131,7 @@ impl Prober {
                 if !ok {
                     failures.fetch_add(1, Ordering::SeqCst);
                 }
+                // Real time: the probe measures how a real process answers, ten times a second.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
@@ -148,16 +145,9 @@ impl Prober {
 }
 
 /// A scratch directory with `pratica.toml` and an empty `workflows/`, a fresh database, and an
-/// engine that only deploys and starts (the server runs the work).
+/// engine that only deploys and starts (the server runs the work); [`ORDINARY`] is deployed.
 async fn setup(backend: Backend, config: &str) -> Option<(ScratchDir, String, Engine)> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let scratch = ScratchDir::new();
-    let url = fresh_database(backend, &scratch).await?;
-    std::fs::write(scratch.0.join("pratica.toml"), config).unwrap();
-    std::fs::create_dir_all(scratch.0.join("workflows")).unwrap();
-    let store = Store::connect(&url).await.unwrap();
-    let starter = Engine::new(store, Registry::builtin(), Arc::new(SystemClock), EngineConfig::default());
-    starter.deploy(ORDINARY).await.unwrap();
+    let ServeDir { scratch, url, starter } = prepare_serve(AppOptions::new(backend).pratica_toml(config).deploy(ORDINARY)).await?;
     Some((scratch, url, starter))
 }
 
@@ -186,18 +176,14 @@ async fn start(engine: &Engine, workflow: &str, input: Value) -> String {
 }
 
 async fn ended(store: &Store, ids: &[String], limit: Duration) -> Vec<InstanceRow> {
-    let started = Instant::now();
-    loop {
+    let rows = eventually(limit, async || {
         let rows = store.instances_by_id(ids).await.unwrap();
-        if rows.len() == ids.len() && rows.iter().all(|r| r.status != "running") {
-            return rows;
-        }
-        if started.elapsed() > limit {
-            let open: Vec<_> = rows.iter().filter(|r| r.status == "running").map(|r| r.workflow.clone()).collect();
-            panic!("still running after {limit:?}: {open:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if rows.len() == ids.len() && rows.iter().all(|r| r.status != "running") { Ok(rows) } else { Err(rows) }
+    });
+    rows.await.unwrap_or_else(|rows| {
+        let open: Vec<_> = rows.iter().filter(|r| r.status == "running").map(|r| r.workflow.clone()).collect();
+        panic!("still running after {limit:?}: {open:?}");
+    })
 }
 
 fn error_code(row: &InstanceRow) -> String {
@@ -315,17 +301,16 @@ both_backends!(a_poison_pill_is_quarantined_after_two_crashes, |backend| async m
     let innocent = start(&engine, "ordinary", json!({ "name": "Anna", "items": [{ "amount": 1 }] })).await;
     for crash in 1..=2 {
         let mut server = Server::start(&scratch.0, &url).await;
-        let started = Instant::now();
-        while server.claims.load(Ordering::SeqCst) == 0 {
-            assert!(started.elapsed() < Duration::from_secs(30), "crash {crash}: the job was not claimed:\n{}", server.log_text());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Let the evaluation start, then kill the process in the middle of it.
+        let claimed = eventually(Duration::from_secs(30), async || if server.claims.load(Ordering::SeqCst) > 0 { Ok(()) } else { Err(()) });
+        assert!(claimed.await.is_ok(), "crash {crash}: the job was not claimed:\n{}", server.log_text());
+        // Let the evaluation start, then kill the process in the middle of it (real time: a
+        // real `pratica serve` evaluating on its own clock, killed with `kill -9`).
         tokio::time::sleep(Duration::from_millis(500)).await;
         server.kill_9().await;
         let row = engine.store().instance(&poison).await.unwrap();
         assert_eq!(row.status, "running", "crash {crash}: {row:?}");
-        // Let the lease of the dead process run out.
+        // Let the lease of the dead process run out (real time: the next process reads the
+        // system clock).
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     let server = Server::start(&scratch.0, &url).await;

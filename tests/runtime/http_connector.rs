@@ -2,7 +2,10 @@
 //! shapes, headers, auth (static and OAuth2), error mapping, timeouts, the address policy,
 //! redirects, secret hygiene, and one workflow run through the engine.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pratica_engine::clock::{Clock as _, ManualClock, SharedClock};
 
 use pratica_engine::connector::{Connector, ConnectorError, HttpAuth, HttpConfig, HttpConnector, Invocation, Registry};
 use pratica_engine::runtime::{StartRequest, output_of};
@@ -30,6 +33,7 @@ fn call(input: Value) -> Invocation {
         instance_id: "inst-1".into(),
         step_id: "fetch".into(),
         secrets: Default::default(),
+        clock: Default::default(),
     }
 }
 
@@ -284,10 +288,12 @@ async fn oauth2_token_is_fetched_once_cached_and_refreshed_after_expiry() {
     api_accepting(&server, "t1", json!({"token": 1})).await;
     api_accepting(&server, "t2", json!({"token": 2})).await;
     let c = oauth(&server);
-    let me = call(json!({"url": "me"}));
+    // Token lifetimes are read on the engine's clock, which the call carries.
+    let clock = ManualClock::new(MANUAL_START);
+    let me = Invocation { clock: SharedClock::new(Arc::new(clock.clone())), ..call(json!({"url": "me"})) };
     assert_eq!(ok(&c, &me).await["body"], json!({"token": 1}));
     assert_eq!(ok(&c.clone(), &me).await["body"], json!({"token": 1}), "clones share the cached token");
-    tokio::time::sleep(Duration::from_millis(700)).await; // t1 lives 1 s, refreshed at half of it
+    clock.advance(Duration::from_millis(700)); // t1 lives 1 s, refreshed at half of it
     assert_eq!(ok(&c, &me).await["body"], json!({"token": 2}));
     assert_eq!(ok(&c, &me).await["body"], json!({"token": 2}));
     let token_hits = server.received_requests().await.expect("recording").iter().filter(|r| r.url.path() == "/token").count();
@@ -371,6 +377,39 @@ async fn a_slow_server_times_out_at_the_deadline_or_the_configured_timeout() {
 
     let e = err(&connector(local()), &Invocation { deadline: Some(now_ms - 1), ..call(json!({"url": url})) }).await;
     assert_eq!(code_of(&e), ("timeout", true), "a passed deadline fails without sending");
+}
+
+/// 2030-01-01T00:00:00Z: far from the wall clock, so a connector reading the wall clock
+/// would be seen.
+const MANUAL_START: i64 = 1_893_456_000_000;
+
+#[tokio::test]
+async fn retry_after_dates_and_deadlines_follow_the_engine_clock() {
+    let server = MockServer::start().await;
+    let busy = ResponseTemplate::new(503).insert_header("Retry-After", "Tue, 01 Jan 2030 00:01:30 GMT");
+    Mock::given(path("/busy")).respond_with(busy).mount(&server).await;
+    Mock::given(path("/slow")).respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5))).mount(&server).await;
+    let clock = ManualClock::new(MANUAL_START);
+    let at = |url: String, deadline: Option<i64>| Invocation {
+        deadline,
+        clock: SharedClock::new(Arc::new(clock.clone())),
+        ..call(json!({"url": url}))
+    };
+    let e = err(&connector(local()), &at(format!("{}/busy", server.uri()), None)).await;
+    assert!(matches!(&e, ConnectorError::Retryable { retry_after: Some(d), .. } if *d == Duration::from_secs(90)), "{e:?}");
+    clock.advance(Duration::from_secs(60));
+    let e = err(&connector(local()), &at(format!("{}/busy", server.uri()), None)).await;
+    assert!(matches!(&e, ConnectorError::Retryable { retry_after: Some(d), .. } if *d == Duration::from_secs(30)), "{e:?}");
+
+    // A deadline 300 ms after the manual now leaves 300 ms, whatever the wall clock says.
+    let started = Instant::now();
+    let e = err(&connector(local()), &at(format!("{}/slow", server.uri()), Some(clock.now() + 300))).await;
+    assert_eq!(code_of(&e), ("timeout", true), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let e = err(&connector(local()), &at(format!("{}/slow", server.uri()), Some(clock.now() - 1))).await;
+    assert_eq!(code_of(&e), ("timeout", true), "a deadline passed on the manual clock fails without sending");
+    let sent = server.received_requests().await.expect("recording").iter().filter(|r| r.url.path() == "/slow").count();
+    assert_eq!(sent, 1);
 }
 
 #[tokio::test]

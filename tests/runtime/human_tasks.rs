@@ -10,9 +10,8 @@ use pratica_engine::audit;
 use pratica_engine::connector::Registry;
 use pratica_engine::runtime::{Engine, EngineConfig, EngineError, StartRequest, TaskActor, TaskCompletion, TaskRefusal};
 use pratica_engine::store::{HistoryRow, Store, TaskFilter, TaskRow, UserRow};
-use pratica_tests::backend::{Backend, TestEngine, test_engine};
 use pratica_tests::both_backends;
-use pratica_tests::scripted::Scripted;
+use pratica_tests::scripted::scripted_engine;
 use serde_json::{Value, json};
 
 const ESCALATING: &str = r#"workflow: escalating
@@ -65,12 +64,6 @@ steps:
     end: { output: { by: "${ .steps.review.output.completed_by }" } }
 "#;
 
-async fn setup(backend: Backend) -> Option<(TestEngine, Scripted)> {
-    let scripted = Scripted::default();
-    let t = test_engine(backend, Registry::builtin().with("test", scripted.clone())).await?;
-    Some((t, scripted))
-}
-
 async fn start(engine: &Engine, workflow: &str, input: Value) -> String {
     engine.start(StartRequest { workflow: workflow.into(), input, ..Default::default() }).await.unwrap().id
 }
@@ -117,7 +110,7 @@ fn as_user(name: &str) -> TaskActor<'_> {
 }
 
 both_backends!(escalation_fires_once_after_the_delay_and_notifies, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     t.engine.deploy(ESCALATING).await.unwrap();
     let id = start(&t.engine, "escalating", json!({"cf": "RSSMRA80A01H501U", "office": "RM1"})).await;
     t.engine.run_until_idle().await.unwrap();
@@ -172,7 +165,7 @@ both_backends!(escalation_fires_once_after_the_delay_and_notifies, |backend| asy
 });
 
 both_backends!(escalation_does_nothing_once_the_task_is_completed, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     t.engine.deploy(ESCALATING).await.unwrap();
     let id = start(&t.engine, "escalating", json!({"cf": "CF1", "office": "RM1"})).await;
     t.engine.run_until_idle().await.unwrap();
@@ -194,7 +187,7 @@ both_backends!(escalation_does_nothing_once_the_task_is_completed, |backend| asy
 });
 
 both_backends!(escalation_survives_a_restart, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     t.engine.deploy(ESCALATING).await.unwrap();
     let id = start(&t.engine, "escalating", json!({"cf": "CF2", "office": "NA1"})).await;
     t.engine.run_until_idle().await.unwrap();
@@ -228,7 +221,7 @@ both_backends!(escalation_survives_a_restart, |backend| async move {
 });
 
 both_backends!(a_failing_hook_is_recorded_and_does_not_block_the_case, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     t.engine.deploy(FAILING_HOOK).await.unwrap();
     let id = start(&t.engine, "failing-hook", json!({})).await;
     t.engine.run_until_idle().await.unwrap();
@@ -250,7 +243,7 @@ both_backends!(a_failing_hook_is_recorded_and_does_not_block_the_case, |backend|
 });
 
 both_backends!(claim_unclaim_delegate_and_comment_are_in_the_history, |backend| async move {
-    let Some((t, _)) = setup(backend).await else { return };
+    let Some((t, _)) = scripted_engine(backend).await else { return };
     add_user(t.engine.store(), "anna", "operator", &["RM1"], &["payout-officer"]).await;
     add_user(t.engine.store(), "bruno", "operator", &["RM1"], &["payout-officer"]).await;
     add_user(t.engine.store(), "carla", "operator", &["MI1"], &["payout-officer"]).await;
@@ -349,7 +342,7 @@ steps:
 "#;
 
 both_backends!(a_retryable_hook_is_retried_with_the_same_key, |backend| async move {
-    let Some((t, scripted)) = setup(backend).await else { return };
+    let Some((t, scripted)) = scripted_engine(backend).await else { return };
     t.engine.deploy(FLAKY_HOOK).await.unwrap();
     let id = start(&t.engine, "flaky-hook", json!({})).await;
     t.engine.run_until_idle().await.unwrap();

@@ -7,22 +7,17 @@
 //! this test uses workflow and connector names no other test uses, and SQLite only.
 
 use std::io::Read as _;
-use std::sync::Arc;
 use std::time::Duration;
 
-use pratica_api::http::auth::{Role, create_token};
-use pratica_api::http::{AppState, serve};
-use pratica_engine::clock::SystemClock;
+use pratica_api::http::auth::Role;
 use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig};
-use pratica_engine::store::Store;
 use pratica_example_connector::IbanConnector;
-use pratica_tests::backend::{Backend, ScratchDir, fresh_database};
+use pratica_tests::app::{Account, AppOptions, TestApp, spawn_app};
+use pratica_tests::backend::{Backend, ScratchDir};
 use pratica_tests::pratica_bin;
+use pratica_tests::wait::eventually;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 const VALID: &str = "IT60X0542811101000000123456";
 /// Passes the mod-97 check, fails the CIN: a fatal `iban.invalid`.
@@ -47,43 +42,34 @@ steps:
       assign: { role: naspi-operator, office: "${ .input.office }" }
 "#;
 
+/// The app of `spawn_app` (SQLite, the system clock, `metrics-iban` registered) and its
+/// `admin`, `viewer` and `worker` tokens.
 struct Server {
-    base: String,
-    http: reqwest::Client,
+    app: TestApp,
     admin: String,
     viewer: String,
     worker: String,
-    stop: watch::Sender<bool>,
-    _scratch: ScratchDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.send_replace(true);
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
 impl Server {
     async fn start() -> Server {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let scratch = ScratchDir::new();
-        let url = fresh_database(Backend::Sqlite, &scratch).await.expect("SQLite is always available");
-        let store = Store::connect(&url).await.unwrap();
-        let admin = create_token(&store, "admin", Role::Admin, &[], 0).await.unwrap();
-        let viewer = create_token(&store, "viewer", Role::Viewer, &[], 0).await.unwrap();
-        let worker = create_token(&store, "worker", Role::Worker, &[], 0).await.unwrap();
         let registry = Registry::builtin().with("metrics-iban", IbanConnector);
-        let engine = Engine::new(store, registry, Arc::new(SystemClock), EngineConfig::default());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = watch::channel(false);
-        let signal = |mut stopped: watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        tokio::spawn(serve(listener, AppState::new(engine.clone()), signal(stopped.clone())));
-        let until = signal(stopped);
-        tokio::spawn(async move { engine.run_until_stopped(until).await });
-        Server { base, http: reqwest::Client::new(), admin, viewer, worker, stop, _scratch: scratch }
+        let options = AppOptions::new(Backend::Sqlite)
+            .registry(registry)
+            .token(Account::new("admin", Role::Admin))
+            .token(Account::new("viewer", Role::Viewer))
+            .token(Account::new("worker", Role::Worker));
+        let app = spawn_app(options).await.expect("SQLite is always available");
+        let [admin, viewer, worker] = ["admin", "viewer", "worker"].map(|name| app.token(name).to_string());
+        Server { app, admin, viewer, worker }
     }
 
     async fn deploy(&self, yaml: &str) {
@@ -112,16 +98,12 @@ impl Server {
     }
 
     async fn wait_for_status(&self, id: &str, status: &str) {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        let became = eventually(Duration::from_secs(15), async || {
             let response = self.http.get(format!("{}/api/v1/instances/{id}", self.base)).bearer_auth(&self.admin).send().await.unwrap();
             let body: Value = response.json().await.unwrap();
-            if body["status"] == status {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < give_up, "{id} never became {status}: {body}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if body["status"] == status { Ok(()) } else { Err(body) }
+        });
+        became.await.unwrap_or_else(|body| panic!("{id} never became {status}: {body}"));
     }
 
     async fn scrape(&self, token: Option<&str>) -> (StatusCode, String) {
@@ -162,13 +144,16 @@ async fn metrics_count_instances_calls_errors_and_backlog() {
     let (status, body) = server.scrape(Some(&server.viewer)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The open tasks may appear a moment after the instances start: poll the gauge.
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(15);
-    let mut body = body;
-    while sample(&body, r#"pratica_open_tasks{office="MX2"}"#) != Some(1.0) {
-        assert!(tokio::time::Instant::now() < give_up, "{body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        body = server.scrape(Some(&server.admin)).await.1;
-    }
+    let open_tasks = |body: &str| sample(body, r#"pratica_open_tasks{office="MX2"}"#) == Some(1.0);
+    let body = if open_tasks(&body) {
+        body
+    } else {
+        let scraped = eventually(Duration::from_secs(15), async || {
+            let body = server.scrape(Some(&server.admin)).await.1;
+            if open_tasks(&body) { Ok(body) } else { Err(body) }
+        });
+        scraped.await.unwrap_or_else(|body| panic!("{body}"))
+    };
 
     let expect = |series: &str, value: f64| assert_eq!(sample(&body, series), Some(value), "{series} in:\n{body}");
     expect(r#"pratica_instances_started_total{workflow="metrics-check"}"#, 2.0);
@@ -226,33 +211,31 @@ fn json_logs_carry_the_instance_and_the_step() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let started = runtime.block_on(async {
         let http = reqwest::Client::new();
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
-        let id = loop {
+        // The server is a real process: poll until it answers, then until the instance ends.
+        let id = eventually(Duration::from_secs(20), async || {
             let response = http
                 .post(format!("http://{listen}/api/v1/instances"))
                 .bearer_auth(&token)
                 .json(&json!({"workflow": "log-noop", "input": {}}))
                 .send()
                 .await;
-            if let Ok(response) = response
-                && response.status().is_success()
-            {
-                let body: Value = response.json().await.unwrap();
-                break body["id"].as_str().unwrap().to_string();
+            match response {
+                Ok(response) if response.status().is_success() => {
+                    let body: Value = response.json().await.unwrap();
+                    Ok(body["id"].as_str().unwrap().to_string())
+                }
+                _ => Err(()),
             }
-            if tokio::time::Instant::now() > give_up {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        loop {
+        })
+        .await
+        .ok()?;
+        let _ = eventually(Duration::from_secs(20), async || {
             let response = http.get(format!("http://{listen}/api/v1/instances/{id}")).bearer_auth(&token).send().await.unwrap();
             let body: Value = response.json().await.unwrap();
-            if body["status"] == "completed" || tokio::time::Instant::now() > give_up {
-                return Some(id);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if body["status"] == "completed" { Ok(()) } else { Err(()) }
+        })
+        .await;
+        Some(id)
     });
     let _ = child.kill();
     let _ = child.wait();

@@ -12,7 +12,8 @@ use pratica_classifier::{
 use pratica_engine::connector::{Connector, ConnectorError, Invocation, Registry};
 use pratica_engine::runtime::{StartRequest, TaskCompletion, output_of};
 use pratica_engine::store::{TaskFilter, TaskRow};
-use pratica_tests::backend::{Backend, ScratchDir, TestEngine, test_engine};
+use pratica_tests::app::{AppOptions, TestEngine, start_engine};
+use pratica_tests::backend::ScratchDir;
 use pratica_tests::{both_backends, pratica_bin, repo_path};
 use serde_json::{Value, json};
 
@@ -280,14 +281,6 @@ fn output_to_a_closed_pipe_ends_quietly() {
     }
 }
 
-async fn setup(backend: Backend) -> Option<TestEngine> {
-    let registry = Registry::builtin().with("classifier", classifier().clone());
-    let t = test_engine(backend, registry).await?;
-    let source = std::fs::read_to_string(repo_path("workflows/pec-routing.yaml")).unwrap();
-    t.engine.deploy(&source).await.unwrap_or_else(|e| panic!("deploy pec-routing: {e:?}"));
-    Some(t)
-}
-
 fn message(id: &str, subject: &str, body: &str) -> Value {
     json!({
         "message_id": id,
@@ -315,7 +308,9 @@ async fn complete(t: &TestEngine, task: &TaskRow, by: &str, outcome: &str) {
 }
 
 both_backends!(pec_routing_end_to_end_with_the_real_classifier, |backend| async move {
-    let Some(t) = setup(backend).await else { return };
+    let source = std::fs::read_to_string(repo_path("workflows/pec-routing.yaml")).unwrap();
+    let registry = Registry::builtin().with("classifier", classifier().clone());
+    let Some(t) = start_engine(AppOptions::new(backend).registry(registry).deploy(&source)).await else { return };
     let schemas = pratica_engine::schemas::SchemaSet::from_dir(repo_path("schemas"));
 
     // A clear message: straight to the NASpI office's queue.

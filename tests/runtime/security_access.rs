@@ -28,6 +28,7 @@ use pratica_engine::connector::{Registry, Secrets};
 use pratica_engine::runtime::{Engine, EngineConfig, EngineError, StartRequest};
 use pratica_engine::store::{InstanceFilter, Store, TaskFilter, UserRow};
 use pratica_engine::trigger::webhook::{DEFAULT_TOLERANCE, Delivery, WebhookError, sign};
+use pratica_tests::app::{Account, AppOptions, start_engine};
 use pratica_tests::backend::{Backend, ScratchDir, TestEngine, test_engine};
 use pratica_tests::both_backends;
 use serde_json::{Value, json};
@@ -411,7 +412,7 @@ const PEOPLE: [(&str, Role, &[&str], &[&str]); 9] = [
 struct Cases {
     t: TestEngine,
     app: Router,
-    tokens: HashMap<&'static str, String>,
+    tokens: HashMap<String, String>,
     rome: String,
     milan: String,
     milan_only: String,
@@ -420,28 +421,14 @@ struct Cases {
 }
 
 async fn cases(backend: Backend) -> Option<Cases> {
-    let t = test_engine(backend, Registry::builtin()).await?;
-    let store = t.engine.store();
-    let hash = hash_password(PASSWORD).unwrap();
-    let mut tokens = HashMap::new();
+    // Everyone has an API token and a console user.
+    let mut options = AppOptions::new(backend).deploy(SCOPE_REVIEW).deploy(SCOPE_PERSONAL).deploy(SCOPE_AUTO);
     for (name, role, offices, task_roles) in PEOPLE {
-        let offices: Vec<String> = offices.iter().map(|s| s.to_string()).collect();
-        let task_roles: Vec<String> = task_roles.iter().map(|s| s.to_string()).collect();
-        tokens.insert(name, create_token_with_task_roles(store, name, role, &offices, &task_roles, 0).await.unwrap());
-        let user = UserRow {
-            username: name.into(),
-            password_hash: hash.clone(),
-            role: role.as_str().into(),
-            offices: json!(offices).to_string(),
-            task_roles: json!(task_roles).to_string(),
-            created_at: 0,
-            disabled_at: None,
-        };
-        store.insert_user(&user).await.unwrap();
+        let account = Account::new(name, role).offices(offices).task_roles(task_roles);
+        options = options.token(account.clone()).user(account, PASSWORD);
     }
-    for source in [SCOPE_REVIEW, SCOPE_PERSONAL, SCOPE_AUTO] {
-        t.engine.deploy(source).await.unwrap();
-    }
+    let t = start_engine(options).await?;
+    let tokens = t.tokens.clone();
     let start = |workflow: &str, input: Value| {
         let engine = t.engine.clone();
         let request = StartRequest { workflow: workflow.into(), version: None, input, request_id: None };

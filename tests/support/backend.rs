@@ -3,12 +3,11 @@
 //! missing PostgreSQL skips its tests with a message; in CI (`CI=true`) it is an error.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use pratica_engine::clock::ManualClock;
-use pratica_engine::connector::Registry;
-use pratica_engine::runtime::{Engine, EngineConfig};
 use pratica_engine::store::Store;
+
+/// The engine-only harness lives with the others in [`crate::app`].
+pub use crate::app::{TestEngine, test_engine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -66,26 +65,8 @@ pub async fn fresh_database(backend: Backend, scratch: &ScratchDir) -> Option<St
     }
 }
 
-/// An engine on a fresh database with a manual clock.
-pub struct TestEngine {
-    pub engine: Engine,
-    pub clock: ManualClock,
-    pub url: String,
-    pub scratch: ScratchDir,
-}
-
 /// 2026-03-01T09:00:00Z: a fixed start for manual clocks.
 pub const T0: i64 = 1_772_355_600_000;
-
-pub async fn test_engine(backend: Backend, registry: Registry) -> Option<TestEngine> {
-    let scratch = ScratchDir::new();
-    let url = fresh_database(backend, &scratch).await?;
-    let store = Store::connect(&url).await.expect("connect to the test database");
-    let clock = ManualClock::new(T0);
-    let config = EngineConfig { lease: std::time::Duration::from_secs(30), ..EngineConfig::default() };
-    let engine = Engine::new(store, registry, Arc::new(clock.clone()), config);
-    Some(TestEngine { engine, clock, url, scratch })
-}
 
 /// Defines one async test per backend from one body: `both_backends!(name, |t| async move { ... })`.
 #[macro_export]

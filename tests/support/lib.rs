@@ -22,7 +22,9 @@ pub fn pratica_bin() -> PathBuf {
     path
 }
 
+pub mod app;
 pub mod backend;
 pub mod naspi;
 pub mod scripted;
 pub mod sink;
+pub mod wait;

@@ -7,8 +7,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pratica_engine::connector::{Connector, ConnectorError, ConnectorFuture, Invocation};
+use pratica_engine::connector::{Connector, ConnectorError, ConnectorFuture, Invocation, Registry};
 use serde_json::Value;
+
+use crate::app::{TestEngine, test_engine};
+use crate::backend::Backend;
+
+/// An engine on a manual clock ([`test_engine`]) with a [`Scripted`] connector registered as
+/// `test`, and that connector (to read its calls).
+pub async fn scripted_engine(backend: Backend) -> Option<(TestEngine, Scripted)> {
+    let scripted = Scripted::default();
+    let t = test_engine(backend, Registry::builtin().with("test", scripted.clone())).await?;
+    Some((t, scripted))
+}
 
 #[derive(Clone, Default)]
 pub struct Scripted {
@@ -31,6 +42,7 @@ impl Connector for Scripted {
             self.calls.lock().unwrap().push(call.clone());
             let input = &call.input;
             if let Some(ms) = input.get("sleep_ms").and_then(Value::as_u64) {
+                // Real time: a slow call, to exercise the step timeout enforced around it.
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             // `{ fail_calls: N, code: C }`: the first N calls of this step fail fatally.

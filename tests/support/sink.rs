@@ -101,6 +101,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, log: Arc<Mutex<SinkLog>
                 l.overlaps += 1;
             }
         }
+        // Real time: the sink is a slow real service, so overlapping requests can be seen.
         tokio::time::sleep(work).await;
         log.lock().unwrap().active.remove(&key);
         let answer = format!("{{\"done\":true,\"key\":\"{key}\"}}");

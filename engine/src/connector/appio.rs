@@ -61,23 +61,26 @@
 //!
 //! `base_url` (default `https://api.io.pagopa.it/api/v1`), `api_key` (a secret: the service's
 //! subscription key), `timeout` (default 30 s, cut to the step's deadline; one budget for
-//! the profile check and the submission together). The base URL is written by an operator
-//! and is the only host ever called; redirects are not followed and proxies from the
-//! environment are not used, so no address policy is needed. The client, and its connection
-//! pool, is built once. There is no client-side rate limit: App IO's 429 (about 150
+//! the profile check and the submission together; the deadline is compared with the
+//! invocation's clock, the engine's, and a `Retry-After` date is read relative to it). The
+//! base URL is written by an operator and is the only host ever called (its prefix is
+//! trusted; anything else would meet the `http` connector's address policy); redirects are
+//! not followed and proxies from the environment are not used. Requests go through the
+//! `http` connector's transport (clients built once, time budget, size limit,
+//! `Retry-After`, transport errors), with App IO's error codes. There is no client-side rate limit: App IO's 429 (about 150
 //! requests every 5 s per key) is retried with the step's `retry`.
 
 mod input;
 
-use std::sync::Once;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use reqwest::{Client, Method, Url};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
+use super::http::transport::{self, Codes, Reach, Transport};
 use super::{Connector, ConnectorError, ConnectorFuture, Invocation};
-use crate::clock::Millis;
+use crate::clock::Clock as _;
 
 /// App IO's production API.
 pub const APPIO_BASE_URL: &str = "https://api.io.pagopa.it/api/v1";
@@ -85,6 +88,8 @@ pub const APPIO_BASE_URL: &str = "https://api.io.pagopa.it/api/v1";
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Longest part of an answer quoted in an error message.
 const EXCERPT_BYTES: usize = 512;
+/// App IO's codes for transport failures.
+const CODES: Codes = Codes { unavailable: "appio.unavailable", too_large: "appio.rejected", invalid_input: "appio.invalid_input" };
 
 /// How one App IO connector instance reaches App IO.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,7 +118,7 @@ impl std::fmt::Debug for AppIoConfig {
 pub struct AppIoConnector {
     config: AppIoConfig,
     base: Url,
-    client: Client,
+    transport: Transport,
     key: HeaderValue,
 }
 
@@ -126,11 +131,6 @@ struct Reachability {
 impl AppIoConnector {
     /// Checks the configuration and builds the client (no network access yet).
     pub fn new(config: AppIoConfig) -> Result<Self, String> {
-        static CRYPTO: Once = Once::new();
-        CRYPTO.call_once(|| {
-            // Someone else may have installed one already; either way there is one now.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
         if config.timeout.is_zero() {
             return Err("the App IO timeout must be longer than zero".into());
         }
@@ -145,13 +145,8 @@ impl AppIoConnector {
         let mut key =
             HeaderValue::from_str(config.api_key.trim()).map_err(|_| "the App IO `api_key` is not a valid header value".to_string())?;
         key.set_sensitive(true);
-        let client = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("pratica/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { config, base, client, key })
+        let transport = Transport::new(Reach { base: Some(base.clone()), ..Reach::default() }, MAX_RESPONSE_BYTES, CODES)?;
+        Ok(Self { config, base, transport, key })
     }
 
     pub fn config(&self) -> &AppIoConfig {
@@ -159,7 +154,7 @@ impl AppIoConnector {
     }
 
     async fn run(&self, call: &Invocation) -> Result<Value, ConnectorError> {
-        let budget = budget(self.config.timeout, call.deadline)?;
+        let budget = Transport::budget(self.config.timeout, call, "the step's deadline passed before App IO was called")?;
         let operation = call.operation.as_deref().unwrap_or_default();
         let work = async {
             match operation {
@@ -175,10 +170,7 @@ impl AppIoConnector {
                 )),
             }
         };
-        match tokio::time::timeout(budget, work).await {
-            Ok(result) => result,
-            Err(_) => Err(ConnectorError::retryable("timeout", format!("App IO: no answer within {} ms", budget.as_millis()))),
-        }
+        Transport::within(budget, "App IO", work).await
     }
 
     async fn reachability(&self, fiscal_code: &str, call: &Invocation) -> Result<Reachability, ConnectorError> {
@@ -265,33 +257,21 @@ impl AppIoConnector {
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("ocp-apim-subscription-key"), self.key.clone());
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let key = HeaderValue::from_str(&call.idempotency_key)
-            .map_err(|_| ConnectorError::fatal("appio.invalid_input", "the idempotency key is not a valid header value"))?;
-        headers.insert(HeaderName::from_static("idempotency-key"), key);
-        headers.insert(HeaderName::from_static("x-pratica-attempt"), HeaderValue::from(call.attempt));
-        let mut request = self.client.request(method, url).headers(headers);
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body.to_string());
+        self.transport.stamp(&mut headers, call)?;
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        let mut response = request.send().await.map_err(|e| transport_error(&e, &what))?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, &what))? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(ConnectorError::fatal(
-                    "appio.rejected",
-                    format!("{what}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
-                ));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let route = self.transport.route(&url)?;
+        let body = body.map(|body| body.to_string().into_bytes());
+        let received = self.transport.send(route, (&method, &url), headers, body, &what).await?;
+        let status = received.status;
         if status == 429 || status == 408 || status >= 500 {
             let code = if status == 429 { "appio.throttled" } else { "appio.unavailable" };
-            let message = format!("{what} answered {status}{}", detail(&parse(&bytes)));
+            let message = format!("{what} answered {status}{}", detail(&parse(&received.body)));
+            let retry_after = transport::retry_after(&received.headers, call.clock.now());
             return Err(ConnectorError::Retryable { code: code.into(), message, retry_after });
         }
-        Ok((status, parse(&bytes)))
+        Ok((status, parse(&received.body)))
     }
 }
 
@@ -304,17 +284,8 @@ impl std::fmt::Debug for AppIoConnector {
 impl Connector for AppIoConnector {
     fn invoke<'a>(&'a self, call: &'a Invocation) -> ConnectorFuture<'a> {
         Box::pin(async move {
-            self.run(call).await.map_err(|error| {
-                // The key is never put in a message; this is a second line of defence.
-                let key = self.config.api_key.trim();
-                let clean = |m: String| if key.len() >= 4 { m.replace(key, "***") } else { m };
-                match error {
-                    ConnectorError::Retryable { code, message, retry_after } => {
-                        ConnectorError::Retryable { code, message: clean(message), retry_after }
-                    }
-                    ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
-                }
-            })
+            // The key is never put in a message; this is a second line of defence.
+            self.run(call).await.map_err(|error| error.redacted([self.config.api_key.trim()]))
         })
     }
 }
@@ -358,41 +329,6 @@ fn parse(bytes: &[u8]) -> Value {
         return Value::Null;
     }
     serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
-}
-
-/// The configured timeout, cut to the time left before the deadline.
-fn budget(timeout: Duration, deadline: Option<Millis>) -> Result<Duration, ConnectorError> {
-    let Some(deadline) = deadline else { return Ok(timeout) };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    match u64::try_from(deadline - now) {
-        Ok(left) if left > 0 => Ok(timeout.min(Duration::from_millis(left))),
-        _ => Err(ConnectorError::retryable("timeout", "the step's deadline passed before App IO was called")),
-    }
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    let left = when.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
-}
-
-/// A failure to get an answer: timed out or unreachable.
-fn transport_error(error: &reqwest::Error, what: &str) -> ConnectorError {
-    if error.is_timeout() {
-        return ConnectorError::retryable("timeout", format!("{what}: timed out"));
-    }
-    let mut message = format!("{what}: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    ConnectorError::retryable("appio.unavailable", message)
 }
 
 #[cfg(test)]

@@ -40,7 +40,8 @@
 //! | no answer in time | retryable `timeout` |
 //!
 //! The time allowed is the configured `timeout` (30 s by default), cut to the invocation's
-//! `deadline` when that comes sooner; it covers connecting, TLS, authentication and the
+//! `deadline` (read on the invocation's clock, the engine's) when that comes sooner; the
+//! wait itself is measured on the monotonic clock. It covers connecting, TLS, authentication and the
 //! whole SMTP dialogue (each SMTP command also times out after `timeout`).
 //!
 //! # Configuration ([`EmailConfig`])
@@ -59,7 +60,7 @@ mod message;
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -68,7 +69,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::{Value, json};
 
 use super::{Connector, ConnectorError, ConnectorFuture, Invocation};
-use crate::clock::Millis;
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -211,7 +211,9 @@ impl EmailConnector {
             None => return Err(ConnectorError::fatal("email.invalid_input", "call `email.send`: the operation is missing")),
         }
         let prepared = message::prepare(&call.input, &self.from, &call.idempotency_key)?;
-        let budget = budget(self.config.timeout, call.deadline)?;
+        let budget = call
+            .time_allowed(self.config.timeout)
+            .ok_or_else(|| ConnectorError::retryable("timeout", "the step's deadline passed before the message was sent"))?;
         let transport = self.transport.get_or_init(|| self.builder.clone().build());
         let what = format!("SMTP server {}", self.config.host);
         match tokio::time::timeout(budget, transport.send(prepared.message)).await {
@@ -225,13 +227,7 @@ impl EmailConnector {
     /// an error message with `***`.
     fn scrub(&self, error: ConnectorError) -> ConnectorError {
         let Some(secret) = self.config.password.as_deref() else { return error };
-        let clean = |message: String| super::redact::redact(&message, [secret]);
-        match error {
-            ConnectorError::Retryable { code, message, retry_after } => {
-                ConnectorError::Retryable { code, message: clean(message), retry_after }
-            }
-            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
-        }
+        error.redacted([secret])
     }
 }
 
@@ -249,16 +245,6 @@ impl Connector for EmailConnector {
 
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The configured timeout, cut to the time left before the deadline.
-fn budget(timeout: Duration, deadline: Option<Millis>) -> Result<Duration, ConnectorError> {
-    let Some(deadline) = deadline else { return Ok(timeout) };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    match u64::try_from(deadline - now) {
-        Ok(left) if left > 0 => Ok(timeout.min(Duration::from_millis(left))),
-        _ => Err(ConnectorError::retryable("timeout", "the step's deadline passed before the message was sent")),
-    }
 }
 
 /// 4xx: try again later; 5xx: refused for good; anything else: the server was not reached.

@@ -43,8 +43,11 @@
 //! | OAuth2 token refused (4xx) | fatal `http.auth` (unavailable token endpoint: retryable `http.unavailable`) |
 //!
 //! The time allowed is the configured `timeout` (30 s by default), cut to the invocation's
-//! `deadline` (compared with the system clock) when that comes sooner; it covers token
-//! fetches, redirects and reading the body.
+//! `deadline` (compared with the invocation's clock, the engine's) when that comes sooner; it
+//! covers token fetches, redirects and reading the body, and is waited for on the monotonic
+//! clock. A `Retry-After` date and an OAuth2 token's expiry are read on the engine's clock too.
+//! The transport (clients, budget, size limit, `Retry-After`, transport errors) is in
+//! [`transport`], shared with the `appio` connector.
 //!
 //! # Configuration ([`HttpConfig`])
 //!
@@ -74,24 +77,23 @@ mod auth;
 mod config;
 mod guard;
 mod input;
+pub(super) mod transport;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Once};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER,
-};
-use reqwest::{Client, Method, Url};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION, PROXY_AUTHORIZATION};
+use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 pub use config::{HttpAuth, HttpConfig};
 
 use self::auth::Credentials;
-use self::guard::{AddressPolicy, GuardedResolver, Route};
+use self::guard::Route;
 use self::input::{Planned, Shape};
+use self::transport::{Codes, Reach, Received, Transport};
 use super::{Connector, ConnectorError, ConnectorFuture, Invocation};
-use crate::clock::Millis;
+use crate::clock::{Clock as _, Millis};
 
 /// Longest excerpt of a response body in an error message.
 const EXCERPT_BYTES: usize = 2048;
@@ -105,39 +107,19 @@ pub struct HttpConnector {
 
 struct Inner {
     config: HttpConfig,
-    /// Resolves through the address policy: every request outside the trusted prefixes.
-    client: Client,
-    /// Resolves as the system does: requests inside the `base_url` prefix, and OAuth2
-    /// token fetches (the operator configured both URLs).
-    trusted: Client,
+    transport: Transport,
     base: Option<Url>,
-    policy: Arc<AddressPolicy>,
     credentials: Option<Credentials>,
     default_headers: HeaderMap,
     secrets: Vec<String>,
 }
 
-/// One response, read in full.
-struct Received {
-    method: Method,
-    url: Url,
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Someone else may have installed one already; either way there is one now.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+/// The `http` connector's codes for transport failures.
+const CODES: Codes = Codes { unavailable: "http.unavailable", too_large: "http.response_too_large", invalid_input: "http.invalid_input" };
 
 impl HttpConnector {
     /// Checks the configuration and builds the client (no network access yet).
     pub fn new(config: HttpConfig) -> Result<Self, String> {
-        install_crypto_provider();
         if config.timeout.is_zero() {
             return Err("the HTTP timeout must be longer than zero".into());
         }
@@ -152,29 +134,16 @@ impl HttpConnector {
             None => None,
         };
         let credentials = config.auth.as_ref().map(Credentials::new).transpose()?;
-        let mut policy = AddressPolicy::new(config.allow_private, config.allowed_hosts.clone());
-        if let Some(base) = &base {
-            policy = policy.trust_prefix(base);
-        }
-        let policy = Arc::new(policy);
         let mut default_headers = HeaderMap::new();
         for (name, value) in &config.default_headers {
             let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))?;
             let value = HeaderValue::from_str(value).map_err(|_| format!("the value of default header `{name}` is not valid"))?;
             default_headers.insert(header, value);
         }
-        let builder = || {
-            Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .user_agent(concat!("pratica/", env!("CARGO_PKG_VERSION")))
-        };
-        let client =
-            builder().dns_resolver(GuardedResolver(policy.clone())).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        // For the operator's own URLs only: the base_url prefix and the OAuth2 token_url.
-        let trusted = builder().build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let reach = Reach { allow_private: config.allow_private, allowed_hosts: config.allowed_hosts.clone(), base: base.clone() };
+        let transport = Transport::new(reach, config.max_response_bytes, CODES)?;
         let secrets = config.auth.as_ref().map(HttpAuth::secrets).unwrap_or_default();
-        Ok(Self { inner: Arc::new(Inner { config, client, trusted, base, policy, credentials, default_headers, secrets }) })
+        Ok(Self { inner: Arc::new(Inner { config, transport, base, credentials, default_headers, secrets }) })
     }
 
     pub fn config(&self) -> &HttpConfig {
@@ -196,23 +165,11 @@ impl Connector for HttpConnector {
 
 impl Inner {
     async fn invoke(&self, call: &Invocation) -> Result<Value, ConnectorError> {
-        let budget = self.budget(call.deadline)?;
+        let budget = Transport::budget(self.config.timeout, call, "the step's deadline passed before the request was sent")?;
         let planned = input::plan(call, self.base.as_ref())?;
         let (shape, what) = (planned.shape, describe(&planned.method, &planned.url));
-        match tokio::time::timeout(budget, self.exchange(planned, call)).await {
-            Ok(received) => outcome(received?, shape),
-            Err(_) => Err(ConnectorError::retryable("timeout", format!("{what}: no answer within {} ms", budget.as_millis()))),
-        }
-    }
-
-    /// The configured timeout, cut to the time left before the deadline.
-    fn budget(&self, deadline: Option<Millis>) -> Result<Duration, ConnectorError> {
-        let Some(deadline) = deadline else { return Ok(self.config.timeout) };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        match u64::try_from(deadline - now) {
-            Ok(left) if left > 0 => Ok(self.config.timeout.min(Duration::from_millis(left))),
-            _ => Err(ConnectorError::retryable("timeout", "the step's deadline passed before the request was sent")),
-        }
+        let received = Transport::within(budget, &what, self.exchange(planned, call)).await?;
+        outcome(received, shape, call.clock.now())
     }
 
     /// Sends the request, following redirects within the address policy.
@@ -222,7 +179,7 @@ impl Inner {
         loop {
             // Every hop is judged again by the same rule: a redirect out of the base prefix is
             // an ordinary request.
-            let route = self.policy.route(&request.url)?;
+            let route = self.transport.route(&request.url)?;
             let received = self.send_authorized(&request, call, route, request.url.origin() == auth_origin).await?;
             let location = received.headers.get(LOCATION).and_then(|v| v.to_str().ok());
             let (Some(location), 301 | 302 | 303 | 307 | 308) = (location, received.status) else { return Ok(received) };
@@ -260,25 +217,21 @@ impl Inner {
         route: Route,
         with_auth: bool,
     ) -> Result<Received, ConnectorError> {
-        let client = match route {
-            Route::Trusted => &self.trusted,
-            Route::Guarded => &self.client,
-        };
         let Some(Credentials::OAuth2(tokens)) = self.credentials.as_ref().filter(|_| with_auth) else {
-            return self.send(client, request, call, with_auth, None).await;
+            return self.send(route, request, call, with_auth, None).await;
         };
-        let token = tokens.token(&self.trusted, None).await?;
-        let received = self.send(client, request, call, true, Some(&token)).await?;
+        let token = tokens.token(&self.transport, None, &call.clock).await?;
+        let received = self.send(route, request, call, true, Some(&token)).await?;
         if received.status != 401 {
             return Ok(received);
         }
-        let fresh = tokens.token(&self.trusted, Some(&token)).await?;
-        self.send(client, request, call, true, Some(&fresh)).await
+        let fresh = tokens.token(&self.transport, Some(&token), &call.clock).await?;
+        self.send(route, request, call, true, Some(&fresh)).await
     }
 
     async fn send(
         &self,
-        client: &Client,
+        route: Route,
         request: &Planned,
         call: &Invocation,
         with_auth: bool,
@@ -303,43 +256,21 @@ impl Inner {
             }
             _ => {}
         }
-        let key = HeaderValue::from_str(&call.idempotency_key)
-            .map_err(|_| ConnectorError::fatal("http.invalid_input", "the idempotency key is not a valid header value"))?;
-        headers.insert(HeaderName::from_static("idempotency-key"), key);
-        headers.insert(HeaderName::from_static("x-pratica-attempt"), HeaderValue::from(call.attempt));
-
+        self.transport.stamp(&mut headers, call)?;
         let what = describe(&request.method, &request.url);
-        let mut builder = client.request(request.method.clone(), request.url.clone()).headers(headers);
-        if let Some(body) = &request.body {
-            builder = builder.body(body.bytes.clone());
-        }
-        let mut response = builder.send().await.map_err(|e| transport_error(&e, &what))?;
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e, &what))? {
-            if body.len() + chunk.len() > self.config.max_response_bytes {
-                let limit = self.config.max_response_bytes;
-                return Err(ConnectorError::fatal("http.response_too_large", format!("{what}: the response is larger than {limit} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Received { method: request.method.clone(), url: request.url.clone(), status, headers, body })
+        let body = request.body.as_ref().map(|body| body.bytes.clone());
+        self.transport.send(route, (&request.method, &request.url), headers, body, &what).await
     }
 
     /// Replaces configured secrets (and their encodings) in an error message with `***`.
     fn scrub(&self, error: ConnectorError) -> ConnectorError {
-        let clean = |message: String| super::redact::redact(&message, self.secrets.iter().map(String::as_str));
-        match error {
-            ConnectorError::Retryable { code, message, retry_after } => {
-                ConnectorError::Retryable { code, message: clean(message), retry_after }
-            }
-            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: clean(message) },
-        }
+        error.redacted(self.secrets.iter().map(String::as_str))
     }
 }
 
 /// The step's output for a 2xx answer, or the error for any other.
-fn outcome(received: Received, shape: Shape) -> Result<Value, ConnectorError> {
+/// `now` (the engine's clock) is what a `Retry-After` date is relative to.
+fn outcome(received: Received, shape: Shape, now: Millis) -> Result<Value, ConnectorError> {
     let status = received.status;
     if (200..300).contains(&status) {
         let body = parse_body(&received.headers, &received.body);
@@ -360,7 +291,7 @@ fn outcome(received: Received, shape: Shape) -> Result<Value, ConnectorError> {
     }
     let code = format!("http.{status}");
     if status == 408 || status == 429 || status >= 500 {
-        Err(ConnectorError::Retryable { code, message, retry_after: retry_after(&received.headers) })
+        Err(ConnectorError::Retryable { code, message, retry_after: transport::retry_after(&received.headers, now) })
     } else {
         Err(ConnectorError::Fatal { code, message })
     }
@@ -413,34 +344,6 @@ fn excerpt(body: &[u8]) -> String {
     format!("{}… ({} bytes in all)", &text[..end], body.len())
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    let left = when.timestamp_millis() - chrono::Utc::now().timestamp_millis();
-    Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
-}
-
-/// A failure to get an answer: refused by the address policy, timed out, or unreachable.
-fn transport_error(error: &reqwest::Error, what: &str) -> ConnectorError {
-    if let Some(refused) = guard::forbidden_in(error) {
-        return ConnectorError::fatal(guard::FORBIDDEN, refused.to_string());
-    }
-    if error.is_timeout() {
-        return ConnectorError::retryable("timeout", format!("{what}: timed out"));
-    }
-    let mut message = format!("{what}: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    ConnectorError::retryable("http.unavailable", message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,17 +354,6 @@ mod tests {
             map.append(HeaderName::from_static(name), HeaderValue::from_str(value).expect("value"));
         }
         map
-    }
-
-    #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        assert_eq!(retry_after(&headers(&[("retry-after", " 7 ")])), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after(&headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")])), Some(Duration::ZERO));
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        let delay = retry_after(&headers(&[("retry-after", &later)])).expect("date");
-        assert!(delay > Duration::from_secs(110) && delay <= Duration::from_secs(120), "{delay:?}");
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
-        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 
     #[test]

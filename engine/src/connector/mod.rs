@@ -9,6 +9,11 @@
 //! between the call and the commit of its result, the call is made again with the same
 //! idempotency key. Connectors that change the world must pass the key on (HTTP connectors
 //! send it as the `Idempotency-Key` header).
+//!
+//! **Time.** An invocation carries the engine's clock ([`Invocation::clock`]); connectors
+//! read the current time only from it (the time left before the deadline, a `Retry-After`
+//! date, a token's expiry), so a test with a [`ManualClock`](crate::clock::ManualClock)
+//! moves them too. Waiting — a request's timeout — is measured on the monotonic clock.
 
 mod appio;
 mod builtin;
@@ -33,7 +38,7 @@ pub use email::{EmailConfig, EmailConnector, SmtpTls};
 pub use http::{HttpAuth, HttpConfig, HttpConnector};
 pub use secrets::{SecretError, SecretSource, Secrets};
 
-use crate::clock::Millis;
+use crate::clock::{Clock as _, Millis, SharedClock};
 
 /// One call of a connector.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,13 +48,28 @@ pub struct Invocation {
     pub input: Value,
     pub idempotency_key: String,
     pub attempt: u32,
-    /// When the step's timeout expires (ms since the epoch), if it has one.
+    /// When the step's timeout expires (ms since the epoch, on [`Invocation::clock`]), if it has one.
     pub deadline: Option<Millis>,
     pub instance_id: String,
     pub step_id: String,
     /// The installation's configured secrets, by name (`secrets.get("api-key")`). Values
     /// never appear in YAML, and the engine redacts them from anything a connector returns.
     pub secrets: Arc<Secrets>,
+    /// The engine's clock: the time a connector compares the deadline with, and the "now"
+    /// of dates it reads (`Retry-After`, token lifetimes). The system clock by default.
+    pub clock: SharedClock,
+}
+
+impl Invocation {
+    /// The time a call may take: `timeout`, cut to what is left before the deadline (read on
+    /// [`Invocation::clock`]); `None` when the deadline has already passed.
+    pub fn time_allowed(&self, timeout: Duration) -> Option<Duration> {
+        let Some(deadline) = self.deadline else { return Some(timeout) };
+        match u64::try_from(deadline - self.clock.now()) {
+            Ok(left) if left > 0 => Some(timeout.min(Duration::from_millis(left))),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +89,17 @@ impl ConnectorError {
 
     pub fn fatal(code: impl Into<String>, message: impl Into<String>) -> Self {
         ConnectorError::Fatal { code: code.into(), message: message.into() }
+    }
+
+    /// The same error with `secrets` (and their common encodings, see [`redact::redact`])
+    /// replaced by `***` in its message.
+    pub fn redacted<'a>(self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        match self {
+            ConnectorError::Retryable { code, message, retry_after } => {
+                ConnectorError::Retryable { code, message: redact::redact(&message, secrets), retry_after }
+            }
+            ConnectorError::Fatal { code, message } => ConnectorError::Fatal { code, message: redact::redact(&message, secrets) },
+        }
     }
 }
 

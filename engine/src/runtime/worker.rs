@@ -15,7 +15,7 @@ use super::machine::{CallError, CallRequest, Event, TaskNotification};
 use super::state::StepError;
 use super::tasks::{ESCALATE_JOB, EscalationJob, NOTIFY_JOB};
 use crate::budget::Evaluator;
-use crate::clock::{Clock as _, Millis};
+use crate::clock::Millis;
 use crate::connector::{ConnectorError, Invocation};
 use crate::plan::Plan;
 use crate::store::{InstanceRow, Job};
@@ -315,11 +315,13 @@ impl Engine {
             input: call.input.clone(),
             idempotency_key: call.idempotency_key.clone(),
             attempt,
-            // The timeout is enforced on the wall clock (below), so the deadline is wall-clock too.
-            deadline: call.timeout_ms.map(|t| crate::clock::SystemClock.now() + t),
+            // The timeout is waited for on the monotonic clock (below); connectors compare the
+            // deadline with the engine's clock, which they get with the call.
+            deadline: call.timeout_ms.map(|t| self.inner.clock.now() + t),
             instance_id: job.instance_id.clone(),
             step_id: call.step_id.clone(),
             secrets: self.inner.registry.secrets().clone(),
+            clock: crate::clock::SharedClock::new(self.inner.clock.clone()),
         };
         // Connectors' own log lines carry the instance and the step.
         let span = tracing::info_span!("connector", instance = %job.instance_id, step = %call.step_id, connector = %call.connector);

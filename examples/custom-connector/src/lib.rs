@@ -230,6 +230,7 @@ mod tests {
             instance_id: "i-1".into(),
             step_id: "check".into(),
             secrets: Default::default(),
+            clock: Default::default(),
         }
     }
 

@@ -1,14 +1,17 @@
 //! Credentials: static headers (bearer, basic, API key) and the OAuth2 client-credentials
-//! token source with its cache.
+//! token source with its cache. A token's expiry is read on the engine's clock (the
+//! invocation's), so a test with a manual clock can let a token expire.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
-use reqwest::{Client, Url};
 use serde_json::Value;
 
 use super::super::ConnectorError;
 use super::HttpAuth;
+use super::transport::Transport;
+use crate::clock::{Clock as _, Millis, SharedClock};
 
 /// Tokens without `expires_in` are kept this long.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
@@ -71,7 +74,8 @@ pub(super) fn basic_credentials(user: &str, password: &str) -> String {
 
 struct Cached {
     token: String,
-    refresh_at: Instant,
+    /// When to fetch a new token, on the engine's clock.
+    refresh_at: Millis,
 }
 
 /// Fetches OAuth2 access tokens and caches them; one fetch at a time per connector.
@@ -84,32 +88,34 @@ pub(super) struct TokenSource {
 impl TokenSource {
     /// A valid access token: the cached one unless it is due for refresh or is `rejected`
     /// (the token an API just answered 401 to), in which case a new one is fetched.
-    pub(super) async fn token(&self, client: &Client, rejected: Option<&str>) -> Result<String, ConnectorError> {
+    /// Expiry is read on `clock`, the engine's.
+    pub(super) async fn token(&self, transport: &Transport, rejected: Option<&str>, clock: &SharedClock) -> Result<String, ConnectorError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.as_ref()
-            && Instant::now() < cached.refresh_at
+            && clock.now() < cached.refresh_at
             && rejected != Some(cached.token.as_str())
         {
             return Ok(cached.token.clone());
         }
-        let fresh = self.fetch(client).await?;
+        let fresh = self.fetch(transport, clock).await?;
         let token = fresh.token.clone();
         *cache = Some(fresh);
         Ok(token)
     }
 
-    async fn fetch(&self, client: &Client) -> Result<Cached, ConnectorError> {
+    async fn fetch(&self, transport: &Transport, clock: &SharedClock) -> Result<Cached, ConnectorError> {
         const WHAT: &str = "the OAuth2 token endpoint";
-        let response = client
+        let response = transport
+            .trusted()
             .post(self.token_url.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(super::input::form_encode(&self.form))
             .send()
             .await
-            .map_err(|e| super::transport_error(&e, WHAT))?;
+            .map_err(|e| transport.failure(&e, WHAT))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| super::transport_error(&e, WHAT))?;
+        let body = response.bytes().await.map_err(|e| transport.failure(&e, WHAT))?;
         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if !status.is_success() {
             // Only the standard `error` field: token endpoints may echo the request.
@@ -131,7 +137,8 @@ impl TokenSource {
         }
         .unwrap_or(DEFAULT_TOKEN_LIFETIME)
         .min(MAX_TOKEN_LIFETIME);
-        let refresh_at = Instant::now() + lifetime - REFRESH_MARGIN.min(lifetime / 2);
+        let valid_for = lifetime - REFRESH_MARGIN.min(lifetime / 2);
+        let refresh_at = clock.now().saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
         Ok(Cached { token: token.to_string(), refresh_at })
     }
 }

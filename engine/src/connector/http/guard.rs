@@ -34,7 +34,7 @@ pub(super) const FORBIDDEN: &str = "http.forbidden_address";
 
 /// How a request may be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Route {
+pub(crate) enum Route {
     /// Inside an operator-configured prefix (the `base_url`): any address its host resolves to.
     Trusted,
     /// Anywhere else: public addresses only (unless `allow_private` or `allowed_hosts`).

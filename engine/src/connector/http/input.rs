@@ -217,6 +217,7 @@ mod tests {
             instance_id: "i".into(),
             step_id: "s".into(),
             secrets: Default::default(),
+            clock: Default::default(),
         }
     }
 
