@@ -83,7 +83,7 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Try Pratica: the sandbox of the external systems, the server and console on SQLite, demo users and cases (docs/DEMO.md).
+    /// Try Pratica: the sandbox of the external systems, the server and console on SQLite, demo users and cases (docs/DEMO.md; needs a build with `--features demo`, as `./scripts/demo` does).
     Demo {
         /// The server (API and console).
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -331,11 +331,18 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 RunEnd::Failed | RunEnd::Cancelled => ExitCode::FAILURE,
             })
         }
+        #[cfg(feature = "demo")]
         Command::Demo { listen, sandbox, db, workflows, config } => {
             let options = pratica_api::cli::demo::DemoOptions { listen, sandbox, db, workflows, base_config: config };
             pratica_api::cli::demo::run(options, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
+        // The product binary carries no sandbox of fictitious citizens.
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. } => anyhow::bail!(
+            "this `pratica` was built without the demo (the sandbox of the external systems, with fictitious citizens); \
+             run `./scripts/demo`, or build it with `cargo run --features demo --bin pratica -- demo` (docs/DEMO.md)"
+        ),
         Command::Serve { workflows, lease, batch, listen, db } => {
             let (engine, config) = engine_for(&db, EngineConfig { lease, batch: batch.max(1), ..EngineConfig::default() }, true).await?;
             if let Some(dir) = &workflows {

@@ -20,8 +20,8 @@ use super::layout::{Nav, time};
 use super::session::csrf_field;
 use super::task::value_list;
 use super::{Ctx, field, form_fields, see_other, status_badge};
-use crate::http::auth::Permission;
-use crate::http::{ApiError, AppState};
+use crate::app::{AppState, Permission, instances};
+use crate::http::ApiError;
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     match render(&state, &ctx, &id, None).await {
@@ -90,7 +90,7 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, message: Option<(StatusCo
     let store = state.engine().store();
     let internal = |e: pratica_engine::store::StoreError| ApiError::Internal(e.into());
     // Operators: only an instance with a task visible to them (else 404, as the API).
-    let row = crate::http::instances::load_visible(state, caller, id).await?;
+    let row = instances::visible(state, caller, id).await?;
     let history = store.history(id).await.map_err(internal)?;
     let tasks: Vec<_> = store
         .tasks(&TaskFilter { instance_id: Some(id.to_string()), limit: Some(500), ..Default::default() })

@@ -167,7 +167,8 @@ impl Ctx {
     }
 
     /// An API error as an error page, in the page's language where the code is known.
-    pub fn api_error(&self, error: ApiError) -> Response {
+    pub fn api_error(&self, error: impl Into<ApiError>) -> Response {
+        let error = error.into();
         let status = error.status();
         let message = self.api_message(&error);
         self.error(status, &message)
