@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pratica_api::app::credentials::TokenAccess;
 use pratica_api::cli::graph::{self, GraphFormat};
 use pratica_api::cli::run::{RunEnd, RunOptions};
 use pratica_api::cli::{history, run, serve, token, validate};
 use pratica_api::config::Config;
-use pratica_api::http::auth::TokenAccess;
 use pratica_api::registry::build_registry;
 use pratica_engine::clock::SystemClock;
 use pratica_engine::runtime::{Engine, EngineConfig};

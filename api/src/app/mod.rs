@@ -16,11 +16,13 @@
 //! - [`instances`]: start, read within the office scope, list, cancel, retry, history.
 //! - [`workflows`]: deploy, list, read a deployed version.
 //! - [`messages`]: publish a message.
+//! - [`cases`]: the case file of a business key (instances, tasks, timelines, messages).
 //!
 //! The external-task protocol authorises by role for the whole route group (worker or admin
 //! tokens) and the engine enforces the token's topics and the lock's owner, so it has no
 //! use-case module of its own.
 
+pub mod cases;
 pub mod credentials;
 pub mod error;
 pub mod instances;
