@@ -39,8 +39,10 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
     pub const ALL: [Role; 5] = [Role::Admin, Role::Analyst, Role::Operator, Role::Worker, Role::Viewer];
 
+    /// The role's name (`admin`, `operator`, …), as stored and as `--role` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -51,6 +53,7 @@ impl Role {
         }
     }
 
+    /// The role named `s`, if any.
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
