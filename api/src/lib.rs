@@ -5,12 +5,20 @@
 //! - [`config`]: `pratica.toml` — connector instances and their settings.
 //! - [`workspace`]: finding workflow files and schemas on disk, and the [`Catalog`] they form.
 //! - [`registry`]: the connectors of an installation (built-ins + `pratica.toml`).
-//! - [`http`]: the HTTP API (axum): the external-task protocol and health check.
-//! - [`console`]: the operator console (server-rendered HTML).
-//! - [`cli`]: the sub-commands (`validate`, `graph`, `run`, `serve`, `history`, `audit`).
+//! - [`app`]: the application layer every surface shares: the [`AppState`], the caller's
+//!   roles and credentials, and the use-cases (authorise, then call the engine) with their
+//!   [`AppError`]. No HTTP types.
+//! - Surfaces, one module tree each:
+//!   - [`http`]: the HTTP API (axum): REST, external-task protocol, webhooks, health, metrics.
+//!   - [`console`]: the operator console (server-rendered HTML).
+//!   - [`cli`]: the sub-commands (`validate`, `graph`, `run`, `serve`, `history`, `audit`, …;
+//!     `demo` with the `demo` feature).
 //!
 //! [`Catalog`]: pratica_engine::definition::Catalog
+//! [`AppState`]: app::AppState
+//! [`AppError`]: app::AppError
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod console;

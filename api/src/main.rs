@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pratica_api::app::credentials::TokenAccess;
 use pratica_api::cli::graph::{self, GraphFormat};
 use pratica_api::cli::run::{RunEnd, RunOptions};
 use pratica_api::cli::{history, run, serve, token, validate};
 use pratica_api::config::Config;
-use pratica_api::http::auth::TokenAccess;
 use pratica_api::registry::build_registry;
 use pratica_engine::clock::SystemClock;
 use pratica_engine::runtime::{Engine, EngineConfig};
@@ -83,7 +83,7 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Try Pratica: the sandbox of the external systems, the server and console on SQLite, demo users and cases (docs/DEMO.md).
+    /// Try Pratica: the sandbox of the external systems, the server and console on SQLite, demo users and cases (docs/DEMO.md; needs a build with `--features demo`, as `./scripts/demo` does).
     Demo {
         /// The server (API and console).
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -331,11 +331,18 @@ async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 RunEnd::Failed | RunEnd::Cancelled => ExitCode::FAILURE,
             })
         }
+        #[cfg(feature = "demo")]
         Command::Demo { listen, sandbox, db, workflows, config } => {
             let options = pratica_api::cli::demo::DemoOptions { listen, sandbox, db, workflows, base_config: config };
             pratica_api::cli::demo::run(options, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
+        // The product binary carries no sandbox of fictitious citizens.
+        #[cfg(not(feature = "demo"))]
+        Command::Demo { .. } => anyhow::bail!(
+            "this `pratica` was built without the demo (the sandbox of the external systems, with fictitious citizens); \
+             run `./scripts/demo`, or build it with `cargo run --features demo --bin pratica -- demo` (docs/DEMO.md)"
+        ),
         Command::Serve { workflows, lease, batch, listen, db } => {
             let (engine, config) = engine_for(&db, EngineConfig { lease, batch: batch.max(1), ..EngineConfig::default() }, true).await?;
             if let Some(dir) = &workflows {

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod classify;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod graph;
 pub mod history;

@@ -73,7 +73,7 @@ pub async fn http_and_workers(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let tolerance = config.webhooks.tolerance().map_err(anyhow::Error::msg)?;
-    let mut state = crate::http::AppState::new(engine.clone()).with_webhook_tolerance(tolerance);
+    let mut state = crate::app::AppState::new(engine.clone()).with_webhook_tolerance(tolerance);
     if let Some(dir) = schemas {
         state = state.with_schemas(dir);
     }

@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use pratica_engine::clock::to_rfc3339;
 use pratica_engine::store::{Store, StoreError, UserRow};
 
-use crate::http::auth::{self, Role};
+use crate::app::Role;
+use crate::app::credentials;
 
 fn parse_role(role: &str) -> anyhow::Result<Role> {
     Role::parse(role).with_context(|| {
@@ -64,7 +65,7 @@ pub async fn create(
     store: &Store,
     name: &str,
     role: &str,
-    access: auth::TokenAccess<'_>,
+    access: credentials::TokenAccess<'_>,
     now: i64,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -73,7 +74,7 @@ pub async fn create(
     check_offices(role, access.offices)?;
     check_task_roles(access.task_roles)?;
     check_topics(role, access.topics)?;
-    let token = match auth::create_token_with_access(store, name, role, access, now).await {
+    let token = match credentials::create_token_with_access(store, name, role, access, now).await {
         Err(StoreError::Conflict { .. }) => bail!("a token named `{name}` already exists"),
         other => other?,
     };
@@ -126,7 +127,7 @@ pub async fn create_user(
     }
     let row = UserRow {
         username: username.to_string(),
-        password_hash: auth::hash_password(&password).map_err(anyhow::Error::msg)?,
+        password_hash: credentials::hash_password(&password).map_err(anyhow::Error::msg)?,
         role: role.as_str().to_string(),
         offices: serde_json::to_string(access.offices)?,
         task_roles: serde_json::to_string(access.task_roles)?,

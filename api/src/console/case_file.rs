@@ -3,23 +3,20 @@
 //! their tasks, and the messages correlated with the key. The search matches keys that
 //! start with the text typed (case-insensitive); one match opens its file directly.
 //!
-//! Operators see the API's office scope: only keys, instances and tasks visible to them (an
+//! The reads are [`crate::app::cases`]. Operators see the API's office scope: only keys, instances and tasks visible to them (an
 //! instance is visible when one of its tasks is), and only the messages consumed by those
 //! instances. Another office's citizen is "not found", as a key that does not exist.
 
 use axum::extract::State;
 use axum::response::Response;
 use maud::html;
-use pratica_engine::store::{InstanceFilter, TaskFilter};
 
 use super::i18n::{encode, query_param};
 use super::layout::{Nav, time};
 use super::{Ctx, status_badge};
-use crate::http::auth::Permission;
-use crate::http::{ApiError, AppState};
-
-/// Most keys a search lists.
-const MAX_KEYS: i64 = 50;
+use crate::app::AppState;
+use crate::app::cases::{self, CaseFile, CaseInstance};
+use crate::http::ApiError;
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
     match render(&state, &ctx).await {
@@ -30,40 +27,17 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
 
 async fn render(state: &AppState, ctx: &Ctx) -> Result<Response, ApiError> {
     let caller = &ctx.session.caller;
-    caller.require(Permission::ReadInstances)?;
-    let store = state.engine().store();
-    let internal = |e: pratica_engine::store::StoreError| ApiError::Internal(e.into());
     let q = query_param(ctx.uri.query(), "q").unwrap_or_default().trim().to_string();
-    let scope = caller.scope();
-    let keys =
-        if q.is_empty() { Vec::new() } else { store.business_keys_starting_with(&q, MAX_KEYS, scope.as_ref()).await.map_err(internal)? };
+    let keys = cases::search(state, caller, &q).await?;
     // An exact match (any case) or a single match opens the file.
     let open = keys.iter().find(|k| k.eq_ignore_ascii_case(&q)).cloned().or_else(|| (keys.len() == 1).then(|| keys[0].clone()));
     let lang = ctx.lang;
     let t = |it, en| lang.pick(it, en);
     let mut file = html! {};
     if let Some(key) = &open {
-        let mut instances = store
-            .instances(&InstanceFilter { business_key: Some(key.clone()), limit: Some(500), ..Default::default() })
-            .await
-            .map_err(internal)?;
-        let mut messages = store.messages_with_key(key, 500).await.map_err(internal)?;
-        if let Some(to) = &scope {
-            let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
-            let visible = store.visible_instances(&ids, to).await.map_err(internal)?;
-            instances.retain(|i| visible.contains(&i.id));
-            messages.retain(|m| m.consumed_by.as_ref().is_some_and(|id| visible.contains(id)));
-        }
+        let CaseFile { instances, messages } = cases::case_file(state, caller, key).await?;
         let mut sections = Vec::new();
-        for instance in &instances {
-            let history = store.history(&instance.id).await.map_err(internal)?;
-            let tasks: Vec<_> = store
-                .tasks(&TaskFilter { instance_id: Some(instance.id.clone()), limit: Some(500), ..Default::default() })
-                .await
-                .map_err(internal)?
-                .into_iter()
-                .filter(|task| caller.sees_task(task))
-                .collect();
+        for CaseInstance { instance, tasks, history } in &instances {
             sections.push(html! {
                 article .instance-card aria-labelledby=(format!("inst-{}", instance.id)) {
                     h3 id=(format!("inst-{}", instance.id)) {
@@ -75,7 +49,7 @@ async fn render(state: &AppState, ctx: &Ctx) -> Result<Response, ApiError> {
                     @if !tasks.is_empty() {
                         h4 { (t("Attività", "Tasks")) }
                         ul .tasks {
-                            @for task in &tasks {
+                            @for task in tasks {
                                 li { a href=(format!("/console/tasks/{}", task.id)) { (task.title) } " " (status_badge(lang, &task.status))
                                     @if let Some(by) = &task.completed_by { " — " (by) } }
                             }
@@ -84,7 +58,7 @@ async fn render(state: &AppState, ctx: &Ctx) -> Result<Response, ApiError> {
                     details {
                         summary { (t("Cronologia", "Timeline")) " (" (history.len()) ")" }
                         ol .timeline {
-                            @for entry in &history {
+                            @for entry in history {
                                 li { (time(entry.at)) " — " code { (entry.kind) }
                                     @if let Some(step) = &entry.step { " · " (step) }
                                     @if let Some(actor) = &entry.actor { " · " span .actor { (actor) } } }

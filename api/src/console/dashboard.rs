@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use super::charts::{self, BLUE, ORANGE, Series, format_date, format_day, format_int, format_number, format_percent};
 use super::i18n::Lang;
-use crate::http::{ApiError, AppState};
+use crate::app::AppState;
+use crate::http::ApiError;
 
 const DAY: i64 = 86_400_000;
 

@@ -11,9 +11,8 @@ use pratica_engine::store::{TaskQuery, TaskRow};
 use super::i18n::query_param;
 use super::layout::{Nav, time};
 use super::{Ctx, status_badge};
-use crate::http::AppState;
-use crate::http::auth::{Permission, Role};
-use crate::http::tasks::MAX_TASKS;
+use crate::app::tasks::{self, MAX_TASKS};
+use crate::app::{AppError, AppState, Permission, Role};
 
 /// The inbox filters (query parameters).
 #[derive(Debug, Default, Clone)]
@@ -35,7 +34,7 @@ impl Filters {
 
 /// The open and claimed tasks `ctx`'s user may see, most urgent first: for operators the same
 /// rule as the API (assigned to them, or in their offices with one of their task roles).
-pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) -> Result<Vec<TaskRow>, crate::http::ApiError> {
+pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) -> Result<Vec<TaskRow>, AppError> {
     let mut tasks = Vec::new();
     for status in ["open", "claimed"] {
         let query = TaskQuery {
@@ -45,7 +44,7 @@ pub async fn visible_tasks(state: &AppState, ctx: &Ctx, office: Option<&str>) ->
             assignee: None,
             limit: MAX_TASKS,
         };
-        tasks.extend(crate::http::tasks::tasks_for(state, &ctx.session.caller, &query).await?);
+        tasks.extend(tasks::list(state, &ctx.session.caller, &query).await?);
     }
     tasks.sort_by(|a, b| (a.due_at.is_none(), a.due_at, a.created_at, &a.id).cmp(&(b.due_at.is_none(), b.due_at, b.created_at, &b.id)));
     Ok(tasks)
@@ -69,7 +68,7 @@ pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
     ids.dedup();
     let keys: HashMap<String, Option<String>> = match state.engine().store().business_keys_of(&ids).await {
         Ok(keys) => keys,
-        Err(e) => return ctx.api_error(crate::http::ApiError::Internal(e.into())),
+        Err(e) => return ctx.api_error(AppError::internal(e)),
     };
     let needle = filters.q.to_lowercase();
     let shown: Vec<&TaskRow> = tasks

@@ -12,7 +12,7 @@ use maud::{Markup, PreEscaped, html};
 use pratica_engine::graph::{StepMark, to_svg_marked};
 use pratica_engine::plan::{Plan, StepIx};
 use pratica_engine::runtime::{InstanceState, Phase};
-use pratica_engine::store::{HistoryRow, InstanceRow, TaskFilter};
+use pratica_engine::store::{HistoryRow, InstanceRow};
 use serde_json::Value;
 
 use super::i18n::{Lang, encode};
@@ -20,8 +20,8 @@ use super::layout::{Nav, time};
 use super::session::csrf_field;
 use super::task::value_list;
 use super::{Ctx, field, form_fields, see_other, status_badge};
-use crate::http::auth::Permission;
-use crate::http::{ApiError, AppState};
+use crate::app::{AppState, Permission, cases, instances};
+use crate::http::ApiError;
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     match render(&state, &ctx, &id, None).await {
@@ -86,19 +86,10 @@ pub fn diagram_figure(lang: Lang, svg: &str, caption: &str) -> Markup {
 
 async fn render(state: &AppState, ctx: &Ctx, id: &str, message: Option<(StatusCode, String)>) -> Result<Response, ApiError> {
     let caller = &ctx.session.caller;
-    caller.require(Permission::ReadInstances)?;
-    let store = state.engine().store();
-    let internal = |e: pratica_engine::store::StoreError| ApiError::Internal(e.into());
     // Operators: only an instance with a task visible to them (else 404, as the API).
-    let row = crate::http::instances::load_visible(state, caller, id).await?;
-    let history = store.history(id).await.map_err(internal)?;
-    let tasks: Vec<_> = store
-        .tasks(&TaskFilter { instance_id: Some(id.to_string()), limit: Some(500), ..Default::default() })
-        .await
-        .map_err(internal)?
-        .into_iter()
-        .filter(|t| caller.sees_task(t))
-        .collect();
+    let row = instances::get(state, caller, id).await?;
+    let history = instances::history(state, caller, id).await?;
+    let tasks = cases::visible_tasks_of(state, caller, id).await?;
     let plan = state.engine().plan(&row.workflow, Some(row.version as u32)).await.ok();
     let lang = ctx.lang;
     let t = |it, en| lang.pick(it, en);

@@ -34,7 +34,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
 
-use crate::http::{ApiError, AppState};
+use crate::app::AppState;
+use crate::http::ApiError;
 use i18n::Lang;
 use layout::{FlashKind, Nav, Page};
 use session::Session;
@@ -76,7 +77,7 @@ async fn dashboard_page(
     ctx: Ctx,
     query: Result<axum::extract::Query<dashboard::DashboardQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    use crate::http::auth::Role;
+    use crate::app::Role;
     let caller = &ctx.session.caller;
     let axum::extract::Query(mut query) = match query {
         Ok(query) => query,
@@ -94,7 +95,7 @@ async fn dashboard_page(
                 None => return ctx.error(StatusCode::FORBIDDEN, ctx.t("Nessun ufficio assegnato.", "No office assigned.")),
             },
         }
-    } else if let Err(e) = caller.require(crate::http::auth::Permission::ReadInstances) {
+    } else if let Err(e) = caller.require(crate::app::Permission::ReadInstances) {
         return ctx.api_error(e);
     }
     match dashboard::content(&state, &query, ctx.lang).await {
@@ -167,7 +168,8 @@ impl Ctx {
     }
 
     /// An API error as an error page, in the page's language where the code is known.
-    pub fn api_error(&self, error: ApiError) -> Response {
+    pub fn api_error(&self, error: impl Into<ApiError>) -> Response {
+        let error = error.into();
         let status = error.status();
         let message = self.api_message(&error);
         self.error(status, &message)

@@ -35,8 +35,8 @@ use sha2::{Digest, Sha256};
 use super::i18n::{Lang, encode, form_urlencoded_pairs, query_param};
 use super::layout::{self, Page};
 use super::throttle::{self, ClientAddr, Keys};
-use crate::http::AppState;
-use crate::http::auth::{Caller, Role, hash_password, hash_token, verify_password};
+use crate::app::credentials::{hash_password, hash_token, verify_password};
+use crate::app::{AppState, Caller, Role};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "pratica_session";

@@ -2,7 +2,7 @@
 //! Schema, the outcome buttons and the reason — and its actions
 //! (`POST /console/tasks/{id}/claim|unclaim|complete|delegate|comment`).
 //!
-//! Every action goes through the same functions as the REST API (`crate::http::tasks`), so
+//! Every action goes through the same use-cases as the REST API ([`crate::app::tasks`]), so
 //! the console has the same visibility (another office's task is a 404), claim and
 //! four-eyes rules. An invalid form is shown again with the values typed, an error summary
 //! at the top linking to each field, and the error next to the field.
@@ -11,6 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use pratica_engine::clock::to_rfc3339;
+use pratica_engine::runtime::TaskCompletion;
 use pratica_engine::schemas::SchemaError;
 use pratica_engine::store::TaskRow;
 use serde_json::Value;
@@ -19,9 +21,9 @@ use super::form::{self, Errors, Field};
 use super::layout::{FlashKind, Nav, time, when};
 use super::session::csrf_field;
 use super::{Ctx, field, form_fields, see_other, status_badge};
-use crate::http::auth::{Permission, Role};
-use crate::http::tasks::{self, CompleteTaskRequest};
-use crate::http::{ApiError, AppState};
+use crate::app::tasks;
+use crate::app::{AppState, Permission, Role};
+use crate::http::ApiError;
 
 /// What the page shows after a refused completion.
 #[derive(Default)]
@@ -61,11 +63,10 @@ fn strings(json: &str) -> Vec<String> {
 
 async fn render(state: &AppState, ctx: &Ctx, id: &str, attempt: Attempt) -> Result<Response, ApiError> {
     let caller = &ctx.session.caller;
-    caller.require(Permission::ReadTasks)?;
-    let task = tasks::visible_task(state, caller, id).await?;
+    let task = tasks::get(state, caller, id).await?;
     let instance = state.engine().store().instance(&task.instance_id).await.map_err(|e| ApiError::Internal(e.into()))?;
     let fields = form_fields_of(state, &task);
-    let comments = tasks::task_comments(state, caller, id).await?;
+    let comments = tasks::comments(state, caller, id).await?;
     let now = state.engine().now();
     let lang = ctx.lang;
     let t = |it, en| lang.pick(it, en);
@@ -184,7 +185,8 @@ async fn render(state: &AppState, ctx: &Ctx, id: &str, attempt: Attempt) -> Resu
             } @else {
                 ol #comments .comments {
                     @for c in &comments {
-                        li { strong { (c.actor.as_deref().unwrap_or("—")) } " · " time datetime=(c.at) { (c.at) } p { (c.text) } }
+                        @let at = to_rfc3339(c.at);
+                        li { strong { (c.actor.as_deref().unwrap_or("—")) } " · " time datetime=(at) { (at) } p { (c.text) } }
                     }
                 }
             }
@@ -292,7 +294,7 @@ pub async fn action(State(state): State<AppState>, ctx: Ctx, Path((id, action)):
     match done {
         // After claiming from the inbox, the task page is where the work happens.
         Ok(code) => see_other(&back, code),
-        Err(e) => page_with_message(&state, &ctx, &id, e).await,
+        Err(e) => page_with_message(&state, &ctx, &id, e.into()).await,
     }
 }
 
@@ -312,7 +314,7 @@ async fn page_with_message(state: &AppState, ctx: &Ctx, id: &str, error: ApiErro
 
 async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, String)]) -> Response {
     let caller = &ctx.session.caller;
-    let task = match tasks::visible_task(state, caller, id).await {
+    let task = match tasks::visible(state, caller, id).await {
         Ok(task) => task,
         Err(e) => return ctx.api_error(e),
     };
@@ -351,14 +353,12 @@ async fn complete(state: &AppState, ctx: &Ctx, id: &str, posted: &[(String, Stri
             Err(e) => ctx.api_error(e),
         };
     }
-    let request = CompleteTaskRequest {
-        outcome: outcome.clone(),
-        reason: Some(reason.clone()).filter(|r| !r.trim().is_empty()),
-        form: values.clone(),
-    };
-    match tasks::complete(state, caller, id, request).await {
+    let completion =
+        TaskCompletion { outcome: outcome.clone(), reason: Some(reason.clone()).filter(|r| !r.trim().is_empty()), form: values.clone() };
+    match tasks::complete(state, caller, id, completion).await {
         Ok(()) => see_other("/console/inbox", "completed"),
         Err(e) => {
+            let e = ApiError::from(e);
             let status = e.status();
             let message = ctx.api_message(&e);
             match render(state, ctx, id, attempt(Errors::new(), Some(message.clone()))).await {

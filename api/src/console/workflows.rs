@@ -8,16 +8,13 @@ use maud::html;
 use super::Ctx;
 use super::instance::diagram_figure;
 use super::layout::{Nav, time};
-use crate::http::auth::Permission;
-use crate::http::{ApiError, AppState};
+use crate::app::{AppState, Permission, workflows};
+use crate::http::ApiError;
 
 pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
-    if let Err(e) = ctx.session.caller.require(Permission::ReadWorkflows) {
-        return ctx.api_error(e);
-    }
-    let rows = match state.engine().store().workflows().await {
+    let rows = match workflows::list(&state, &ctx.session.caller).await {
         Ok(rows) => rows,
-        Err(e) => return ctx.api_error(ApiError::Internal(e.into())),
+        Err(e) => return ctx.api_error(e),
     };
     let lang = ctx.lang;
     let t = |it, en| lang.pick(it, en);
@@ -53,14 +50,14 @@ pub async fn version(State(state): State<AppState>, ctx: Ctx, Path((name, versio
     let t = |it, en| lang.pick(it, en);
     let not_found = || ApiError::NotFound(format!("workflow `{name}` version {version} not found"));
     let Some(number) = version.trim_start_matches('v').parse::<u32>().ok() else { return ctx.api_error(not_found()) };
-    let row = match state.engine().store().workflow(&name, Some(number)).await {
+    let row = match workflows::deployed(&state, &ctx.session.caller, &name, number).await {
         Ok(Some(row)) => row,
         Ok(None) => return ctx.api_error(not_found()),
-        Err(e) => return ctx.api_error(ApiError::Internal(e.into())),
+        Err(e) => return ctx.api_error(e),
     };
-    let plan = match state.engine().plan(&name, Some(number)).await {
+    let plan = match workflows::plan(&state, &ctx.session.caller, &name, number).await {
         Ok(plan) => plan,
-        Err(e) => return ctx.api_error(e.into()),
+        Err(e) => return ctx.api_error(e),
     };
     let svg = pratica_engine::graph::to_svg(&plan);
     let title = format!("{name} v{number}");

@@ -16,6 +16,8 @@ use pratica_engine::runtime::{EngineError, ExternalRefusal};
 use pratica_engine::store::StoreError;
 use serde::Serialize;
 
+use crate::app::AppError;
+
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -143,6 +145,34 @@ impl ApiError {
     /// A 422 about one field of the request.
     pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
         ApiError::InvalidField { field: Some(field.to_string()), detail: detail.into() }
+    }
+}
+
+/// A use-case's refusal as a problem: the code is [`AppError::code`]; the status and title
+/// are the API's.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::NotFound(detail) => ApiError::NotFound(detail),
+            AppError::Forbidden(detail) => ApiError::Forbidden(detail),
+            AppError::SeparationOfDuties(detail) => {
+                ApiError::problem(StatusCode::FORBIDDEN, "separation_of_duties", "Separation of duties", detail)
+            }
+            AppError::TaskClaimed(detail) => ApiError::problem(StatusCode::CONFLICT, "task_claimed", "Task claimed", detail),
+            AppError::TaskClosed(detail) => ApiError::problem(StatusCode::CONFLICT, "task_closed", "Task closed", detail),
+            AppError::NotRetryable(detail) => ApiError::problem(StatusCode::CONFLICT, "not_retryable", "Not retryable", detail),
+            AppError::InvalidField { field, detail } => ApiError::InvalidField { field: Some(field), detail },
+            AppError::InvalidForm { detail, errors } => {
+                let list = errors.into_iter().map(|e| serde_json::json!({"field": e.field, "message": e.message})).collect();
+                ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_form", "Invalid form", detail)
+                    .with("errors", serde_json::Value::Array(list))
+            }
+            AppError::InvalidDelegation(detail) => {
+                ApiError::problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_delegation", "Invalid delegation", detail)
+            }
+            AppError::Engine(e) => from_engine(e),
+            AppError::Internal(e) => ApiError::Internal(e),
+        }
     }
 }
 

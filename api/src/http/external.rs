@@ -170,13 +170,10 @@ fn default_lock_ms() -> u64 {
     request_body = FetchAndLockRequest,
     responses(
         (status = 200, description = "The tasks locked for the worker (possibly none)", body = Vec<super::openapi::LockedExternalTask>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
+        super::openapi::Authenticated,
         (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
@@ -192,7 +189,7 @@ async fn fetch_and_lock(
     check_range("lock_ms", req.lock_ms, 1, MAX_LOCK_MS)?;
     check_range("wait_ms", req.wait_ms, 0, MAX_WAIT_MS)?;
     let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
-    let fetch = state.engine.fetch_and_lock(
+    let fetch = state.engine().fetch_and_lock(
         &worker,
         &req.topic,
         req.max_tasks as usize,
@@ -202,7 +199,7 @@ async fn fetch_and_lock(
     // A long poll must not hold up shutdown. Dropping the fetch between a claim's commit
     // and the answer would leave tasks locked that nobody works; their locks then expire
     // like those of a crashed worker.
-    let mut stopping = state.stopping.clone();
+    let mut stopping = state.stopping();
     let tasks = tokio::select! {
         tasks = fetch => tasks?,
         _ = stopping.wait_for(|stop| *stop) => Vec::new(),
@@ -223,15 +220,12 @@ async fn fetch_and_lock(
     request_body = CompleteRequest,
     responses(
         (status = 204, description = "Completed; the step continues with the output"),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
+        super::openapi::Authenticated,
         (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
@@ -246,7 +240,7 @@ async fn complete(
     check_name("worker", &req.worker)?;
     check_name("lock", &req.lock)?;
     let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
-    state.engine.complete_external(id, &req.lock, &worker, req.output).await.inspect_err(|e| log_refusal(id, &worker, e))?;
+    state.engine().complete_external(id, &req.lock, &worker, req.output).await.inspect_err(|e| log_refusal(id, &worker, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,15 +255,12 @@ async fn complete(
     request_body = FailRequest,
     responses(
         (status = 204, description = "Recorded: retried per the step's policy, or raised as a business error"),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
+        super::openapi::Authenticated,
         (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
@@ -292,7 +283,7 @@ async fn fail(
     }
     let failure = ExternalFailure { code: req.code, message: req.message, retryable: req.retryable, retry_after_ms: req.retry_after_ms };
     let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
-    state.engine.fail_external(id, &req.lock, &worker, failure).await.inspect_err(|e| log_refusal(id, &worker, e))?;
+    state.engine().fail_external(id, &req.lock, &worker, failure).await.inspect_err(|e| log_refusal(id, &worker, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,15 +297,12 @@ async fn fail(
     request_body = ExtendLockRequest,
     responses(
         (status = 200, description = "The new expiry", body = LockView),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 404, description = "`not_found`: no such external task (ids are numbers)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`lock_lost`: the lock expired, another worker took the task over, or it is finished; drop the result. `lock_not_owned`: the lock was fetched with another API token", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
+        super::openapi::Authenticated,
         (status = 403, description = "`forbidden`: the role may not use the protocol; `topic_forbidden`: the token is limited to other topics", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 500, response = super::openapi::Internal),
     ),
     security(("bearer" = []))
 )]
@@ -331,7 +319,7 @@ async fn extend_lock(
     check_range("lock_ms", req.lock_ms, 1, MAX_LOCK_MS)?;
     let worker = ExternalWorker { token: &caller.name, name: &req.worker, topics: &topics.0 };
     let until = state
-        .engine
+        .engine()
         .extend_external_lock(id, &req.lock, &worker, Duration::from_millis(req.lock_ms))
         .await
         .inspect_err(|e| log_refusal(id, &worker, e))?;

@@ -9,6 +9,8 @@
 //! | `GET /api/v1/instances/{id}/history` | the audit entries |
 //! | `POST /api/v1/instances/{id}/retry` | `202`; re-runs a failed instance from the top-level step that failed; `409 not_retryable` if it is not failed or was compensated |
 //!
+//! The handlers translate; the use-cases are [`crate::app::instances`].
+//!
 //! **Office scope.** Operators read only the instances with a task (any status) visible to
 //! them by the task-visibility rule ([`Caller::scope`]): any other instance answers 404, as
 //! one that does not exist, and is left out of the list. `?status=` outside the instance
@@ -22,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use pratica_engine::clock::{Millis, to_rfc3339};
-use pratica_engine::runtime::{InstanceState, StartRequest};
+use pratica_engine::runtime::StartRequest;
 use pratica_engine::store::{INSTANCE_STATUSES, InstanceQuery, InstanceRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +34,7 @@ use super::AppState;
 use super::auth::{Caller, Permission};
 use super::error::ApiError;
 use super::json::Json;
+use crate::app::instances;
 
 /// Default and largest page size of the instance list.
 pub const DEFAULT_PAGE: i64 = 50;
@@ -154,14 +157,10 @@ pub struct HistoryEntry {
     responses(
         (status = 201, description = "Started", body = StartInstanceResponse),
         (status = 200, description = "A start with this `request_id` already happened: its instance", body = StartInstanceResponse),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 404, description = "`not_found`: no such workflow (or version)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`, `invalid_request`, or `invalid_input` (with `errors`) when the input does not match the workflow's schema", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -170,19 +169,8 @@ async fn start_instance(
     caller: Caller,
     Json(req): Json<StartInstanceRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::ManageInstances)?;
-    if req.workflow.trim().is_empty() {
-        return Err(ApiError::invalid_field("workflow", "`workflow` must not be empty"));
-    }
-    if let Some(rid) = &req.request_id
-        && (rid.is_empty() || rid.len() > 200)
-    {
-        return Err(ApiError::invalid_field("request_id", "`request_id` must be 1 to 200 bytes"));
-    }
-    let started = state
-        .engine()
-        .start(StartRequest { workflow: req.workflow, version: req.version, input: req.input, request_id: req.request_id })
-        .await?;
+    let request = StartRequest { workflow: req.workflow, version: req.version, input: req.input, request_id: req.request_id };
+    let started = instances::start(&state, &caller, request).await?;
     let status = if started.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(StartInstanceResponse { id: started.id, created: started.created })).into_response())
 }
@@ -197,15 +185,12 @@ async fn start_instance(
     responses(
         (status = 200, description = "The instance", body = InstanceView),
         (status = 404, response = super::openapi::NotFound),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
 async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<InstanceView>, ApiError> {
-    caller.require(Permission::ReadInstances)?;
-    let row = load_visible(&state, &caller, &id).await?;
+    let row = instances::get(&state, &caller, &id).await?;
     Ok(Json(view(&state, row).await))
 }
 
@@ -220,9 +205,7 @@ async fn get_instance(State(state): State<AppState>, caller: Caller, Path(id): P
         (status = 200, description = "One page of instances (operators: only those with a task visible to them)", body = InstancePage),
         (status = 400, description = "`invalid_parameter`: a `status` that is not an instance status (the problem names the `parameter` and the `allowed` values)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: an unknown parameter, a bad time, `limit` or `cursor`", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -231,6 +214,7 @@ async fn list_instances(
     caller: Caller,
     query: Result<Query<ListInstancesQuery>, QueryRejection>,
 ) -> Result<Json<InstancePage>, ApiError> {
+    // The permission before the query's checks, so a role without it learns nothing more.
     caller.require(Permission::ReadInstances)?;
     let Query(q) = query.map_err(|e| ApiError::InvalidField { field: None, detail: e.body_text() })?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
@@ -250,9 +234,10 @@ async fn list_instances(
         ended_before: time_param("ended_before", q.ended_before.as_deref())?,
         after,
         limit: limit + 1,
-        visible_to: caller.scope(),
+        // The use-case limits the list to the caller's office scope.
+        visible_to: None,
     };
-    let mut rows = state.engine().store().instances_page(&store_query).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let mut rows = instances::list(&state, &caller, store_query).await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_cursor(r.started_at, &r.id))
@@ -275,15 +260,11 @@ async fn list_instances(
     request_body = CancelRequest,
     responses(
         (status = 204, description = "Cancelled"),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 404, response = super::openapi::NotFound),
         (status = 409, description = "`conflict`: a concurrent change", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`, or `invalid_request` (the instance has already ended)", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -293,9 +274,7 @@ async fn cancel_instance(
     Path(id): Path<String>,
     Json(req): Json<CancelRequest>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Permission::ManageInstances)?;
-    load(&state, &id).await?;
-    state.engine().cancel(&id, &caller.name, &req.reason).await?;
+    instances::cancel(&state, &caller, &id, &req.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -309,9 +288,7 @@ async fn cancel_instance(
     responses(
         (status = 200, description = "The audit entries, oldest first", body = Vec<HistoryEntry>),
         (status = 404, response = super::openapi::NotFound),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -320,9 +297,7 @@ async fn instance_history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    caller.require(Permission::ReadInstances)?;
-    load_visible(&state, &caller, &id).await?;
-    let rows = state.engine().store().history(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let rows = instances::history(&state, &caller, &id).await?;
     Ok(Json(
         rows.into_iter()
             .map(|h| HistoryEntry {
@@ -341,47 +316,14 @@ async fn instance_history(
 /// Runs a failed instance again from the top-level step that failed. 409 `not_retryable`
 /// when the instance is not failed or its failure was compensated.
 async fn retry_instance(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    caller.require(Permission::ManageInstances)?;
-    load(&state, &id).await?;
-    match state.engine().retry(&id, &caller.name).await {
-        Ok(()) => Ok(StatusCode::ACCEPTED),
-        Err(pratica_engine::runtime::EngineError::Invalid(detail)) => {
-            Err(ApiError::problem(StatusCode::CONFLICT, "not_retryable", "Not retryable", detail))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn load(state: &AppState, id: &str) -> Result<InstanceRow, ApiError> {
-    match state.engine().store().instance(id).await {
-        Ok(row) => Ok(row),
-        Err(pratica_engine::store::StoreError::NotFound { .. }) => Err(not_found(id)),
-        Err(e) => Err(ApiError::Internal(e.into())),
-    }
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::NotFound(format!("instance `{id}` not found"))
-}
-
-/// The instance `id` if `caller` may read it: operators only an instance with a task visible
-/// to them; an instance outside their scope is `404`, exactly as one that does not exist. The
-/// API's instance routes and the console's instance page share it.
-pub(crate) async fn load_visible(state: &AppState, caller: &Caller, id: &str) -> Result<InstanceRow, ApiError> {
-    let row = load(state, id).await?;
-    if let Some(to) = caller.scope() {
-        let visible = state.engine().store().visible_instances(std::slice::from_ref(&row.id), &to).await;
-        if !visible.map_err(|e| ApiError::Internal(e.into()))?.contains(&row.id) {
-            return Err(not_found(id));
-        }
-    }
-    Ok(row)
+    instances::retry(&state, &caller, &id).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn view(state: &AppState, row: InstanceRow) -> InstanceView {
     let parse = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
     InstanceView {
-        current_steps: current_steps(state, &row).await,
+        current_steps: instances::current_steps(state, &row).await,
         input: parse(&row.input),
         output: row.output.as_deref().map(parse),
         error: row.error.as_deref().map(parse),
@@ -395,19 +337,6 @@ async fn view(state: &AppState, row: InstanceRow) -> InstanceView {
         business_key: row.business_key,
         parent_id: row.parent_id,
     }
-}
-
-/// The step ids of the instance's tokens, from its stored state.
-async fn current_steps(state: &AppState, row: &InstanceRow) -> Vec<String> {
-    let Ok(instance_state) = serde_json::from_str::<InstanceState>(&row.state) else { return Vec::new() };
-    if instance_state.phase.is_finished() {
-        return Vec::new();
-    }
-    let Ok(plan) = state.engine().plan(&row.workflow, Some(row.version as u32)).await else { return Vec::new() };
-    let mut steps: Vec<String> =
-        instance_state.tokens.values().filter_map(|t| plan.steps.get(t.at.0 as usize).map(|s| s.id.clone())).collect();
-    steps.dedup();
-    steps
 }
 
 fn time_param(field: &str, value: Option<&str>) -> Result<Option<Millis>, ApiError> {

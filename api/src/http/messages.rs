@@ -12,9 +12,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::{Caller, Permission};
+use super::auth::Caller;
 use super::error::ApiError;
 use super::json::Json;
+use crate::app::messages;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/messages", post(publish_message))
@@ -40,13 +41,9 @@ pub struct PublishRequest {
     request_body = PublishRequest,
     responses(
         (status = 202, description = "Delivered to the waiting instance, or kept until one waits", body = super::openapi::Delivery),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
+        super::openapi::JsonBody,
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -55,12 +52,6 @@ async fn publish_message(
     caller: Caller,
     Json(req): Json<PublishRequest>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    caller.require(Permission::PublishMessages)?;
-    for (field, value) in [("name", &req.name), ("key", &req.key)] {
-        if value.trim().is_empty() || value.len() > 500 {
-            return Err(ApiError::invalid_field(field, format!("`{field}` must be 1 to 500 bytes of text")));
-        }
-    }
-    let delivery = state.engine().publish(&req.name, &req.key, req.payload).await?;
+    let delivery = messages::publish(&state, &caller, &req.name, &req.key, req.payload).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API (axum).
 //!
-//! [`router`] builds the whole API over an [`AppState`]; [`serve`] runs it on a listener
+//! [`router`] builds the whole API over the shared [`AppState`] (see [`crate::app`], whose
+//! use-cases the handlers call); [`serve`] runs it on a listener
 //! until a shutdown signal. Tests bind `127.0.0.1:0` and call [`serve`] (end to end) or
 //! call the router directly (`tower::ServiceExt::oneshot`).
 //!
@@ -37,69 +38,19 @@ pub mod tasks;
 pub mod workflows;
 
 use std::future::Future;
-use std::path::Path;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use pratica_engine::runtime::Engine;
-use pratica_engine::schemas::SchemaSet;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
+pub use crate::app::AppState;
 pub use error::ApiError;
 pub use json::Json;
 
 /// Largest request body accepted (1 MiB); larger ones get `413 payload_too_large`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    engine: Engine,
-    /// Becomes `true` when [`serve`] starts shutting down: long polls answer at once.
-    stopping: watch::Receiver<bool>,
-    stop: Arc<watch::Sender<bool>>,
-    /// Task forms are validated against these (default: the engine's schemas).
-    schemas: SchemaSet,
-    /// How far a webhook's signed timestamp may be from now (`[webhooks] tolerance`).
-    webhook_tolerance: std::time::Duration,
-}
-
-impl AppState {
-    pub fn new(engine: Engine) -> Self {
-        let (stop, stopping) = watch::channel(false);
-        let schemas = engine.config().schemas.clone();
-        Self { engine, stopping, stop: Arc::new(stop), schemas, webhook_tolerance: pratica_engine::trigger::DEFAULT_TOLERANCE }
-    }
-
-    /// Accepts webhook deliveries signed at most `tolerance` before or after now.
-    pub fn with_webhook_tolerance(mut self, tolerance: std::time::Duration) -> Self {
-        self.webhook_tolerance = tolerance;
-        self
-    }
-
-    pub fn webhook_tolerance(&self) -> std::time::Duration {
-        self.webhook_tolerance
-    }
-
-    /// Validates completed task forms against the schemas in `dir`.
-    pub fn with_schemas(mut self, dir: impl AsRef<Path>) -> Self {
-        self.schemas = SchemaSet::from_dir(dir);
-        self
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// The schemas task forms are validated against.
-    pub fn schemas(&self) -> &SchemaSet {
-        &self.schemas
-    }
-}
 
 /// The API's routes, with the body limit, problem answers for unknown routes and methods,
 /// and a trace span per request.
@@ -128,12 +79,12 @@ pub fn router(state: AppState) -> Router {
 /// for requests in flight. Handlers can read the client's address
 /// (`ConnectInfo<SocketAddr>`: the console's login throttling counts failures per address).
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    let stop = state.stop.clone();
+    let stopper = state.clone();
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            stop.send_replace(true);
+            stopper.signal_stopping();
         })
         .await
 }
@@ -158,8 +109,10 @@ mod tests {
     use axum::http::{Request, StatusCode, header};
     use pratica_engine::clock::SystemClock;
     use pratica_engine::connector::Registry;
+    use pratica_engine::runtime::Engine;
     use pratica_engine::runtime::EngineConfig;
     use pratica_engine::store::Store;
+    use std::sync::Arc;
     use tower::ServiceExt;
 
     use super::*;

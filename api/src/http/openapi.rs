@@ -3,7 +3,11 @@
 //! at `GET /api/v1/openapi.json`.
 //!
 //! Error answers are RFC 9457 problems ([`Problem`], `application/problem+json`); the
-//! reusable responses below name the stable `code`s each status carries. Types owned by the
+//! reusable responses below name the stable `code`s each status carries. They are written
+//! once and gathered in sets that operations list beside their own answers: [`Guarded`]
+//! (`401`, `403`, `500`: every operation that needs a token), [`Authenticated`] (`401`,
+//! `500`, for an operation that documents its own `403`), [`JsonBody`] (`400`, `413`, `415`:
+//! every operation with a JSON body). Types owned by the
 //! engine (a message's [`Delivery`], a locked external task) are mirrored here for the
 //! document only, as are the operations of `GET /metrics` and `POST /api/v1/instances/{id}/retry`
 //! (their handlers are being reworked; move the attributes onto them when they settle). `tests/runtime/openapi.rs` snapshots the document, checks that every
@@ -13,7 +17,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse, ToSchema};
 
 use super::{external, health, hooks, instances, messages, tasks, workflows};
 
@@ -122,12 +126,7 @@ pub(super) async fn document() -> impl IntoResponse {
     path = "/metrics",
     tag = "metrics",
     operation_id = "metrics",
-    responses(
-        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 500, response = Internal),
-    ),
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain"), Guarded),
     security(("bearer" = []))
 )]
 #[allow(dead_code)]
@@ -147,9 +146,7 @@ fn metrics() {}
         (status = 202, description = "The instance runs again from the step that failed"),
         (status = 404, response = NotFound),
         (status = 409, description = "`not_retryable`: the instance is not failed, or its failure was compensated", body = Problem, content_type = "application/problem+json"),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 500, response = Internal),
+        Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -250,6 +247,40 @@ pub struct Unprocessable(#[allow(dead_code)] Problem);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct Internal(#[allow(dead_code)] Problem);
+
+/// The errors of every operation that needs a token: `401`, `403` and `500`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Guarded {
+    #[response(status = 401)]
+    Unauthenticated(#[ref_response] Unauthenticated),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 500)]
+    Internal(#[ref_response] Internal),
+}
+
+/// `401` and `500`, for an operation that needs a token and documents its own `403`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Authenticated {
+    #[response(status = 401)]
+    Unauthenticated(#[ref_response] Unauthenticated),
+    #[response(status = 500)]
+    Internal(#[ref_response] Internal),
+}
+
+/// The errors of a JSON request body: `400`, `413` and `415`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum JsonBody {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 415)]
+    UnsupportedMediaType(#[ref_response] UnsupportedMediaType),
+}
 
 /// What publishing a message did (`delivery` tells which).
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,7 +16,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pratica_engine::clock::to_rfc3339;
-use pratica_engine::definition;
 use pratica_engine::runtime::Deployment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,6 +25,7 @@ use super::AppState;
 use super::auth::{Caller, Permission};
 use super::error::{ApiError, diagnostic_json};
 use super::json::{Json, decode};
+use crate::app::workflows;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -143,9 +143,7 @@ pub struct WorkflowVersion {
         (status = 415, description = "`unsupported_media_type`: send `application/yaml` or JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`version_conflict`: the version is already deployed with other content", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_workflow` with `diagnostics`, or `invalid_field`", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -154,11 +152,7 @@ async fn deploy_workflow(
     caller: Caller,
     WorkflowSource(source): WorkflowSource,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::DeployWorkflows)?;
-    let deployment = state.engine().deploy(&source).await?;
-    if deployment.created {
-        tracing::info!(workflow = %deployment.workflow, version = deployment.version, by = %caller.name, "workflow deployed");
-    }
+    let deployment = workflows::deploy(&state, &caller, &source).await?;
     let status = if deployment.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(DeployResponse::from(deployment))).into_response())
 }
@@ -178,9 +172,7 @@ async fn deploy_workflow(
         (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 415, description = "`unsupported_media_type`: send `application/yaml` or JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, response = super::openapi::Unprocessable),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -189,11 +181,7 @@ async fn validate_workflow(
     caller: Caller,
     WorkflowSource(source): WorkflowSource,
 ) -> Result<Json<ValidateResponse>, ApiError> {
-    caller.require(Permission::DeployWorkflows)?;
-    let diagnostics = match definition::compile_source(&source, &state.engine().catalog()) {
-        Ok(_) => Vec::new(),
-        Err(list) => list.iter().map(diagnostic_json).collect(),
-    };
+    let diagnostics: Vec<Value> = workflows::validate(&state, &caller, &source)?.iter().map(diagnostic_json).collect();
     Ok(Json(ValidateResponse { valid: diagnostics.is_empty(), diagnostics }))
 }
 
@@ -204,18 +192,15 @@ async fn validate_workflow(
     tag = "workflows",
     responses(
         (status = 200, description = "Every deployed version", body = Vec<WorkflowSummary>),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
 async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<WorkflowSummary>>, ApiError> {
-    caller.require(Permission::ReadWorkflows)?;
-    let rows = state.engine().store().workflows().await.map_err(|e| ApiError::Internal(e.into()))?;
+    let rows = workflows::list(&state, &caller).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let title = state.engine().plan(&row.name, Some(row.version as u32)).await.ok().map(|p| p.title.clone());
+        let title = workflows::title(&state, &row.name, row.version as u32).await;
         out.push(WorkflowSummary { name: row.name, version: row.version, hash: row.hash, title, deployed_at: to_rfc3339(row.deployed_at) });
     }
     Ok(Json(out))
@@ -233,9 +218,7 @@ async fn list_workflows(State(state): State<AppState>, caller: Caller) -> Result
     responses(
         (status = 200, description = "The version's source and plan", body = WorkflowVersion),
         (status = 404, response = super::openapi::NotFound),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -244,16 +227,13 @@ async fn get_version(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<WorkflowVersion>, ApiError> {
+    // The permission before the version's check, so a role without it learns nothing more.
     caller.require(Permission::ReadWorkflows)?;
     let version = parse_version(&name, &version)?;
-    let row = state
-        .engine()
-        .store()
-        .workflow(&name, Some(version))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+    let row = workflows::deployed(&state, &caller, &name, version)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("workflow `{name}` version {version} is not deployed")))?;
-    let plan = state.engine().plan(&name, Some(version)).await?;
+    let plan = workflows::plan(&state, &caller, &name, version).await?;
     let plan = serde_json::to_value(&*plan).unwrap_or(Value::Null);
     Ok(Json(WorkflowVersion {
         name: row.name,
@@ -277,9 +257,7 @@ async fn get_version(
     responses(
         (status = 200, description = "The diagram", body = String, content_type = "image/svg+xml"),
         (status = 404, response = super::openapi::NotFound),
-        (status = 401, response = super::openapi::Unauthenticated),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
+        super::openapi::Guarded,
     ),
     security(("bearer" = []))
 )]
@@ -290,7 +268,7 @@ async fn get_diagram(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ReadWorkflows)?;
     let version = parse_version(&name, &version)?;
-    let plan = state.engine().plan(&name, Some(version)).await?;
+    let plan = workflows::plan(&state, &caller, &name, version).await?;
     let svg = pratica_engine::graph::to_svg(&plan);
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
