@@ -272,7 +272,7 @@ async fn engine_for(db: &DbArgs, settings: EngineConfig, owns_work: bool) -> any
     let config = Config::discover(db.config.as_deref())?;
     let registry = build_registry(&config)?;
     let store = Store::connect(&db.db).await.with_context(|| format!("cannot open the database {}", db.db))?;
-    if owns_work && matches!(store, Store::Sqlite(..)) {
+    if owns_work && store.is_sqlite() {
         store.release_all_leases().await?;
     }
     // Start inputs are checked against schemas/ when the directory is there.

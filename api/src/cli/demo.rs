@@ -119,7 +119,7 @@ pub async fn run(options: DemoOptions, out: &mut impl Write) -> anyhow::Result<(
 
     let registry = build_registry(&config)?;
     let store = Store::connect(&options.db).await.with_context(|| format!("cannot open the database {}", options.db))?;
-    if matches!(store, Store::Sqlite(..)) {
+    if store.is_sqlite() {
         store.release_all_leases().await?;
     }
     let schemas_dir = crate::workspace::schemas_dir(None, &options.workflows.join("x.yaml"))

@@ -13,9 +13,12 @@
 //! - **Buckets** are fixed-width intervals `[from + k·bucket, from + (k+1)·bucket)`.
 //!
 //! The SQL is shared by both backends (times are BIGINT milliseconds); only the JSON
-//! extraction of `input.office` differs.
+//! extraction of `input.office` differs ([`super::Dialect::input_office`]). The statements
+//! are built by functions generic over the database and run once per backend by `on_pool!`.
 
 use crate::clock::Millis;
+
+use sqlx::QueryBuilder;
 
 use super::{Store, StoreError};
 
@@ -60,7 +63,7 @@ pub struct DecisionBin {
 }
 
 /// An open human task past its due time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OverdueTask {
     pub id: String,
     pub instance_id: String,
@@ -186,19 +189,141 @@ impl Store {
         if count > MAX_BUCKETS {
             return Err(ReportError::Invalid(format!("at most {MAX_BUCKETS} buckets (asked for {count})")));
         }
-        let raw = match self {
-            Store::Sqlite(p, _) => sqlite_reports::figures(p, filter).await?,
-            Store::Postgres(p) => postgres_reports::figures(p, filter).await?,
-        };
-        Ok(assemble(filter, count, raw))
+        Ok(assemble(filter, count, self.raw_figures(filter).await?))
     }
 
     /// The offices named by human tasks, for the dashboard's filter (at most 500).
     pub async fn report_offices(&self) -> Result<Vec<String>, StoreError> {
-        match self {
-            Store::Sqlite(p, _) => sqlite_reports::offices(p).await,
-            Store::Postgres(p) => postgres_reports::offices(p).await,
-        }
+        const SQL: &str = "SELECT DISTINCT office FROM tasks WHERE office IS NOT NULL AND office <> '' ORDER BY office LIMIT 500";
+        Ok(on_pool!(self, |conn| sqlx::query_scalar(SQL).fetch_all(conn).await?))
+    }
+
+    /// Runs the report's statements.
+    async fn raw_figures(&self, f: &ReportFilter) -> Result<RawFigures, StoreError> {
+        Ok(on_pool!(self, |conn, dialect| {
+            let office = dialect.input_office;
+            // Open at `from`: started before it and not closed before it.
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM instances i WHERE");
+            push_cases(&mut q, f, office);
+            q.push(" AND i.started_at < ").push_bind(f.from);
+            q.push(format!(" AND NOT ({CLOSED} AND i.ended_at IS NOT NULL AND i.ended_at < ")).push_bind(f.from).push(")");
+            let backlog_at_start: i64 = q.build_query_scalar().fetch_one(conn).await?;
+
+            let mut q = QueryBuilder::new("SELECT (i.started_at - ");
+            q.push_bind(f.from).push(") / ").push_bind(f.bucket).push(" AS b, COUNT(*) AS n FROM instances i WHERE");
+            push_cases(&mut q, f, office);
+            q.push(" AND i.started_at >= ").push_bind(f.from).push(" AND i.started_at < ").push_bind(f.to).push(" GROUP BY 1");
+            let started = q.build_query_as::<(i64, i64)>().fetch_all(conn).await?;
+
+            let mut q = QueryBuilder::new("SELECT (i.ended_at - ");
+            q.push_bind(f.from).push(") / ").push_bind(f.bucket).push(" AS b, COUNT(*) AS n FROM instances i WHERE");
+            push_cases(&mut q, f, office);
+            q.push(format!(" AND {CLOSED} AND i.ended_at >= "))
+                .push_bind(f.from)
+                .push(" AND i.ended_at < ")
+                .push_bind(f.to)
+                .push(" GROUP BY 1");
+            let closed_per_bucket = q.build_query_as::<(i64, i64)>().fetch_all(conn).await?;
+
+            // The cases closed in the period: how many, within the deadline, automated, mean.
+            let mut q = QueryBuilder::new("SELECT COUNT(*), SUM(CASE WHEN i.ended_at - i.started_at <= ");
+            q.push_bind(f.deadline)
+                .push(" THEN 1 ELSE 0 END), SUM(CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id) THEN 0 ELSE 1 END), ")
+                .push("CAST(AVG(i.ended_at - i.started_at) AS DOUBLE PRECISION) FROM instances i WHERE");
+            push_cases(&mut q, f, office);
+            q.push(format!(" AND {CLOSED} AND i.ended_at >= ")).push_bind(f.from).push(" AND i.ended_at < ").push_bind(f.to);
+            let (closed, within, automated, mean): (i64, Option<i64>, Option<i64>, Option<f64>) =
+                q.build_query_as().fetch_one(conn).await?;
+
+            // Time to decision in bins of `width`, everything from `BINS * width` in the last.
+            let width = decision_bin_width(f.deadline);
+            let mut q = QueryBuilder::new("SELECT b, COUNT(*) FROM (SELECT CASE WHEN i.ended_at - i.started_at >= ");
+            q.push_bind(BINS * width)
+                .push(" THEN ")
+                .push_bind(BINS)
+                .push(" ELSE (i.ended_at - i.started_at) / ")
+                .push_bind(width)
+                .push(" END AS b FROM instances i WHERE");
+            push_cases(&mut q, f, office);
+            q.push(format!(" AND {CLOSED} AND i.ended_at >= "))
+                .push_bind(f.from)
+                .push(" AND i.ended_at < ")
+                .push_bind(f.to)
+                .push(") x GROUP BY b");
+            let bins = q.build_query_as::<(i64, i64)>().fetch_all(conn).await?;
+
+            // The median and the 90th percentile: the n-th shortest time to decision.
+            let mut nth = [None, None];
+            for (slot, p) in nth.iter_mut().zip([0.5, 0.9]) {
+                let Some(offset) = rank(closed, p) else { continue };
+                let mut q = QueryBuilder::new("SELECT i.ended_at - i.started_at AS d FROM instances i WHERE");
+                push_cases(&mut q, f, office);
+                q.push(format!(" AND {CLOSED} AND i.ended_at >= "))
+                    .push_bind(f.from)
+                    .push(" AND i.ended_at < ")
+                    .push_bind(f.to)
+                    .push(" ORDER BY 1 LIMIT 1 OFFSET ")
+                    .push_bind(offset);
+                *slot = q.build_query_scalar::<i64>().fetch_optional(conn).await?;
+            }
+            let [median, p90] = nth;
+
+            // Open now, by age class.
+            const DAY: i64 = 86_400_000;
+            let mut q = QueryBuilder::new("SELECT CASE");
+            for (k, (_, max)) in AGE_BUCKETS.iter().enumerate() {
+                if let Some(max) = max {
+                    q.push(" WHEN ")
+                        .push_bind(f.now)
+                        .push(" - i.started_at < ")
+                        .push_bind((max + 1) * DAY)
+                        .push(format!(" THEN CAST({k} AS BIGINT)"));
+                }
+            }
+            q.push(format!(" ELSE CAST({} AS BIGINT) END AS b, COUNT(*) FROM instances i WHERE", AGE_BUCKETS.len() - 1));
+            push_cases(&mut q, f, office);
+            q.push(" AND i.started_at <= ").push_bind(f.now).push(format!(" AND NOT ({CLOSED}) GROUP BY 1"));
+            let ages = q.build_query_as::<(i64, i64)>().fetch_all(conn).await?;
+
+            // Human tasks that missed their due time.
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE");
+            push_tasks(&mut q, f);
+            q.push(" AND t.status = 'completed' AND t.completed_at > t.due_at AND t.completed_at >= ")
+                .push_bind(f.from)
+                .push(" AND t.completed_at < ")
+                .push_bind(f.to);
+            let completed_late: i64 = q.build_query_scalar().fetch_one(conn).await?;
+
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE");
+            push_tasks(&mut q, f);
+            q.push(" AND t.status IN ('open', 'claimed') AND t.due_at < ").push_bind(f.now);
+            let open_overdue: i64 = q.build_query_scalar().fetch_one(conn).await?;
+
+            let mut q = QueryBuilder::new(
+                "SELECT t.id, t.instance_id, i.workflow, t.title, t.office, t.due_at FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE",
+            );
+            push_tasks(&mut q, f);
+            q.push(" AND t.status IN ('open', 'claimed') AND t.due_at < ")
+                .push_bind(f.now)
+                .push(" ORDER BY t.due_at, t.id LIMIT ")
+                .push_bind(f.oldest_limit.max(0));
+            let oldest = q.build_query_as::<OverdueTask>().fetch_all(conn).await?;
+
+            RawFigures {
+                backlog_at_start,
+                started,
+                closed_per_bucket,
+                closed,
+                within: within.unwrap_or(0),
+                automated: automated.unwrap_or(0),
+                mean,
+                median,
+                p90,
+                bins,
+                ages,
+                sla: SlaFigures { completed_late, open_overdue, oldest },
+            }
+        }))
     }
 }
 
@@ -268,197 +393,40 @@ fn assemble(filter: &ReportFilter, count: i64, raw: RawFigures) -> DashboardFigu
     }
 }
 
-/// The report queries for one backend; `$office` is the SQL of `input.office` for the
-/// instance aliased `i`.
-macro_rules! report_queries {
-    ($Db:ty, $office:literal) => {
-        use sqlx::{Pool, QueryBuilder, Row as _};
+/// The statuses of a closed case.
+const CLOSED: &str = "i.status IN ('completed', 'cancelled')";
 
-        use super::{AGE_BUCKETS, BINS, OverdueTask, RawFigures, ReportFilter, SlaFigures, decision_bin_width, rank};
-        use crate::store::StoreError;
-
-        /// The statuses of a closed case.
-        const CLOSED: &str = "i.status IN ('completed', 'cancelled')";
-
-        /// `AND` the conditions selecting the cases of the filter (alias `i`).
-        fn push_cases(q: &mut QueryBuilder<$Db>, f: &ReportFilter) {
-            q.push(" i.parent_id IS NULL");
-            if let Some(w) = &f.workflow {
-                q.push(" AND i.workflow = ").push_bind(w.clone());
-            }
-            if let Some(o) = &f.office {
-                q.push(" AND (EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id AND t.office = ")
-                    .push_bind(o.clone())
-                    .push(format!(") OR {} = ", $office))
-                    .push_bind(o.clone())
-                    .push(")");
-            }
-        }
-
-        async fn counts(pool: &Pool<$Db>, mut q: QueryBuilder<$Db>) -> Result<Vec<(i64, i64)>, StoreError> {
-            let rows = q.build().fetch_all(pool).await?;
-            rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?))).collect()
-        }
-
-        pub(super) async fn figures(pool: &Pool<$Db>, f: &ReportFilter) -> Result<RawFigures, StoreError> {
-            // Open at `from`: started before it and not closed before it.
-            let mut q = QueryBuilder::<$Db>::new("SELECT COUNT(*) FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(" AND i.started_at < ").push_bind(f.from);
-            q.push(format!(" AND NOT ({CLOSED} AND i.ended_at IS NOT NULL AND i.ended_at < ")).push_bind(f.from).push(")");
-            let backlog_at_start: i64 = q.build().fetch_one(pool).await?.try_get(0)?;
-
-            let mut q = QueryBuilder::<$Db>::new("SELECT (i.started_at - ");
-            q.push_bind(f.from).push(") / ").push_bind(f.bucket).push(" AS b, COUNT(*) AS n FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(" AND i.started_at >= ").push_bind(f.from).push(" AND i.started_at < ").push_bind(f.to).push(" GROUP BY 1");
-            let started = counts(pool, q).await?;
-
-            let mut q = QueryBuilder::<$Db>::new("SELECT (i.ended_at - ");
-            q.push_bind(f.from).push(") / ").push_bind(f.bucket).push(" AS b, COUNT(*) AS n FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(format!(" AND {CLOSED} AND i.ended_at >= ")).push_bind(f.from).push(" AND i.ended_at < ").push_bind(f.to).push(" GROUP BY 1");
-            let closed_per_bucket = counts(pool, q).await?;
-
-            // The cases closed in the period: how many, within the deadline, automated, mean.
-            let mut q = QueryBuilder::<$Db>::new("SELECT COUNT(*), SUM(CASE WHEN i.ended_at - i.started_at <= ");
-            q.push_bind(f.deadline)
-                .push(" THEN 1 ELSE 0 END), SUM(CASE WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id) THEN 0 ELSE 1 END), ")
-                .push("CAST(AVG(i.ended_at - i.started_at) AS DOUBLE PRECISION) FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(format!(" AND {CLOSED} AND i.ended_at >= ")).push_bind(f.from).push(" AND i.ended_at < ").push_bind(f.to);
-            let row = q.build().fetch_one(pool).await?;
-            let closed: i64 = row.try_get(0)?;
-            let within: Option<i64> = row.try_get(1)?;
-            let automated: Option<i64> = row.try_get(2)?;
-            let mean: Option<f64> = row.try_get(3)?;
-
-            // Time to decision in bins of `width`, everything from `BINS * width` in the last.
-            let width = decision_bin_width(f.deadline);
-            let mut q = QueryBuilder::<$Db>::new("SELECT b, COUNT(*) FROM (SELECT CASE WHEN i.ended_at - i.started_at >= ");
-            q.push_bind(BINS * width)
-                .push(" THEN ")
-                .push_bind(BINS)
-                .push(" ELSE (i.ended_at - i.started_at) / ")
-                .push_bind(width)
-                .push(" END AS b FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(format!(" AND {CLOSED} AND i.ended_at >= ")).push_bind(f.from).push(" AND i.ended_at < ").push_bind(f.to).push(") x GROUP BY b");
-            let bins = counts(pool, q).await?;
-
-            let median = nth_decision(pool, f, rank(closed, 0.5)).await?;
-            let p90 = nth_decision(pool, f, rank(closed, 0.9)).await?;
-
-            // Open now, by age class.
-            const DAY: i64 = 86_400_000;
-            let mut q = QueryBuilder::<$Db>::new("SELECT CASE");
-            for (k, (_, max)) in AGE_BUCKETS.iter().enumerate() {
-                if let Some(max) = max {
-                    q.push(" WHEN ").push_bind(f.now).push(" - i.started_at < ").push_bind((max + 1) * DAY).push(format!(" THEN CAST({k} AS BIGINT)"));
-                }
-            }
-            q.push(format!(" ELSE CAST({} AS BIGINT) END AS b, COUNT(*) FROM instances i WHERE", AGE_BUCKETS.len() - 1));
-            push_cases(&mut q, f);
-            q.push(" AND i.started_at <= ").push_bind(f.now).push(format!(" AND NOT ({CLOSED}) GROUP BY 1"));
-            let ages = counts(pool, q).await?;
-
-            let sla = sla(pool, f).await?;
-            Ok(RawFigures {
-                backlog_at_start,
-                started,
-                closed_per_bucket,
-                closed,
-                within: within.unwrap_or(0),
-                automated: automated.unwrap_or(0),
-                mean,
-                median,
-                p90,
-                bins,
-                ages,
-                sla,
-            })
-        }
-
-        /// The `offset`-th shortest time to decision of the cases closed in the period.
-        async fn nth_decision(pool: &Pool<$Db>, f: &ReportFilter, offset: Option<i64>) -> Result<Option<i64>, StoreError> {
-            let Some(offset) = offset else { return Ok(None) };
-            let mut q = QueryBuilder::<$Db>::new("SELECT i.ended_at - i.started_at AS d FROM instances i WHERE");
-            push_cases(&mut q, f);
-            q.push(format!(" AND {CLOSED} AND i.ended_at >= "))
-                .push_bind(f.from)
-                .push(" AND i.ended_at < ")
-                .push_bind(f.to)
-                .push(" ORDER BY 1 LIMIT 1 OFFSET ")
-                .push_bind(offset);
-            let row = q.build().fetch_optional(pool).await?;
-            Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
-        }
-
-        /// `AND` the conditions selecting the tasks of the filter (aliases `t`, `i`).
-        fn push_tasks(q: &mut QueryBuilder<$Db>, f: &ReportFilter) {
-            q.push(" t.due_at IS NOT NULL");
-            if let Some(w) = &f.workflow {
-                q.push(" AND i.workflow = ").push_bind(w.clone());
-            }
-            if let Some(o) = &f.office {
-                q.push(" AND t.office = ").push_bind(o.clone());
-            }
-        }
-
-        async fn sla(pool: &Pool<$Db>, f: &ReportFilter) -> Result<SlaFigures, StoreError> {
-            let mut q = QueryBuilder::<$Db>::new("SELECT COUNT(*) FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE");
-            push_tasks(&mut q, f);
-            q.push(" AND t.status = 'completed' AND t.completed_at > t.due_at AND t.completed_at >= ")
-                .push_bind(f.from)
-                .push(" AND t.completed_at < ")
-                .push_bind(f.to);
-            let completed_late: i64 = q.build().fetch_one(pool).await?.try_get(0)?;
-
-            let mut q = QueryBuilder::<$Db>::new("SELECT COUNT(*) FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE");
-            push_tasks(&mut q, f);
-            q.push(" AND t.status IN ('open', 'claimed') AND t.due_at < ").push_bind(f.now);
-            let open_overdue: i64 = q.build().fetch_one(pool).await?.try_get(0)?;
-
-            let mut q = QueryBuilder::<$Db>::new(
-                "SELECT t.id, t.instance_id, i.workflow, t.title, t.office, t.due_at FROM tasks t JOIN instances i ON i.id = t.instance_id WHERE",
-            );
-            push_tasks(&mut q, f);
-            q.push(" AND t.status IN ('open', 'claimed') AND t.due_at < ")
-                .push_bind(f.now)
-                .push(" ORDER BY t.due_at, t.id LIMIT ")
-                .push_bind(f.oldest_limit.max(0));
-            let rows = q.build().fetch_all(pool).await?;
-            let oldest = rows
-                .iter()
-                .map(|r| {
-                    Ok(OverdueTask {
-                        id: r.try_get("id")?,
-                        instance_id: r.try_get("instance_id")?,
-                        workflow: r.try_get("workflow")?,
-                        title: r.try_get("title")?,
-                        office: r.try_get("office")?,
-                        due_at: r.try_get("due_at")?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
-            Ok(SlaFigures { completed_late, open_overdue, oldest })
-        }
-
-        pub(super) async fn offices(pool: &Pool<$Db>) -> Result<Vec<String>, StoreError> {
-            let rows = sqlx::query("SELECT DISTINCT office FROM tasks WHERE office IS NOT NULL AND office <> '' ORDER BY office LIMIT 500")
-                .fetch_all(pool)
-                .await?;
-            Ok(rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
-        }
-    };
+/// `AND` the conditions selecting the cases of the filter (alias `i`; `office` is the
+/// dialect's SQL of `input.office`).
+fn push_cases<DB: sqlx::Database>(q: &mut QueryBuilder<DB>, f: &ReportFilter, office: &str)
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(" i.parent_id IS NULL");
+    if let Some(w) = &f.workflow {
+        q.push(" AND i.workflow = ").push_bind(w.clone());
+    }
+    if let Some(o) = &f.office {
+        q.push(" AND (EXISTS (SELECT 1 FROM tasks t WHERE t.instance_id = i.id AND t.office = ")
+            .push_bind(o.clone())
+            .push(format!(") OR {office} = "))
+            .push_bind(o.clone())
+            .push(")");
+    }
 }
 
-mod sqlite_reports {
-    report_queries!(sqlx::Sqlite, "json_extract(i.input, '$.office')");
-}
-
-mod postgres_reports {
-    report_queries!(sqlx::Postgres, "(i.input::jsonb ->> 'office')");
+/// `AND` the conditions selecting the tasks of the filter (aliases `t`, `i`).
+fn push_tasks<DB: sqlx::Database>(q: &mut QueryBuilder<DB>, f: &ReportFilter)
+where
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(" t.due_at IS NOT NULL");
+    if let Some(w) = &f.workflow {
+        q.push(" AND i.workflow = ").push_bind(w.clone());
+    }
+    if let Some(o) = &f.office {
+        q.push(" AND t.office = ").push_bind(o.clone());
+    }
 }
 
 #[cfg(test)]

@@ -1,20 +1,31 @@
 //! SQLite: the embedded default. WAL journal, `synchronous=FULL` unless the URL says
-//! `?synchronous=normal`, a busy timeout, and exclusive write transactions, so claims need
-//! no row locks.
+//! `?synchronous=normal`, a busy timeout, and exclusive write transactions (`BEGIN
+//! IMMEDIATE`), so claims and locked loads need no row-lock suffix.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-shared_queries!(sqlx::Sqlite, SqliteRow, "", "");
+use super::{Dialect, StoreError};
+
+/// SQLite's side of the shared statements.
+pub(super) const DIALECT: Dialect = Dialect {
+    for_update: "",
+    skip_locked: "",
+    input_office: "json_extract(i.input, '$.office')",
+    begin_write: "BEGIN IMMEDIATE",
+    migration_lock: "",
+    checksum_column: "SELECT COUNT(*) FROM pragma_table_info('pratica_migrations') WHERE name = 'checksum'",
+};
 
 /// A write transaction: `BEGIN IMMEDIATE` takes the write lock at once, so two writers
 /// never deadlock upgrading a read lock.
 pub(super) async fn begin_write(pool: &sqlx::SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    pool.begin_with(DIALECT.begin_write).await
 }
 
+/// Opens the pool (four connections) on the file of `url`, creating it if missing.
 pub(super) async fn connect(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
     let (base, synchronous) = split_synchronous(url);
     let options = SqliteConnectOptions::from_str(&base)?

@@ -25,14 +25,13 @@ mod w4;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use pratica_engine::store;
 use serde_json::{Map, Value, json};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The PostgreSQL measured when no `--db` is given.
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -237,15 +236,8 @@ impl Scratch {
         }
         let schemas = std::mem::take(&mut *self.schemas.lock().expect("scratch lock"));
         for (base, schema) in schemas {
-            match pg_admin(&base).await {
-                Ok(pool) => {
-                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await {
-                        eprintln!("bench: could not drop schema {schema}: {e}");
-                    }
-                    pool.close().await;
-                }
-                Err(e) => eprintln!("bench: could not drop schema {schema}: {e}"),
+            if let Err(e) = store::drop_postgres_schema(&base, &schema).await {
+                eprintln!("bench: could not drop schema {schema}: {e}");
             }
         }
         let dirs = std::mem::take(&mut *self.dirs.lock().expect("scratch lock"));
@@ -261,12 +253,6 @@ pub(crate) struct FreshDb {
     pub url: String,
     pub sqlite_path: Option<PathBuf>,
     pub pg_schema: Option<String>,
-}
-
-/// A one-connection pool on PostgreSQL `base`, for administration.
-async fn pg_admin(base: &str) -> Result<sqlx::PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(base)?;
-    PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect_with(options).await
 }
 
 /// What every workload gets.
@@ -383,8 +369,8 @@ async fn run_all(args: &BenchArgs, scratch: &Scratch) -> anyhow::Result<()> {
     for url in &urls {
         let target = Target::parse(url)?;
         if let Target::Postgres { base } = &target {
-            match tokio::time::timeout(Duration::from_secs(5), pg_admin(base)).await {
-                Ok(Ok(pool)) => pool.close().await,
+            match tokio::time::timeout(Duration::from_secs(5), store::check_postgres(base)).await {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     eprintln!("bench: PostgreSQL not reachable at {} ({e}); skipping it", redact(base));
                     continue;

@@ -30,11 +30,7 @@ pub(crate) fn linear_noop(name: &str, title: &str, steps: usize) -> String {
 
 /// Instances whose status is `status`, counted in SQL.
 pub(crate) async fn count_status(store: &Store, status: &str) -> anyhow::Result<i64> {
-    let sql = "SELECT COUNT(*) FROM instances WHERE status = $1";
-    Ok(match store {
-        Store::Sqlite(p, _) => sqlx::query_scalar(sql).bind(status).fetch_one(p).await?,
-        Store::Postgres(p) => sqlx::query_scalar(sql).bind(status).fetch_one(p).await?,
-    })
+    Ok(store.instance_count(status).await?)
 }
 
 /// Starts `n` instances of `workflow` from `concurrency` tasks, one transaction each: seconds.

@@ -19,11 +19,7 @@ const POLL: Duration = Duration::from_micros(200);
 const WARMUP: usize = 10;
 
 async fn status(store: &Store, id: &str) -> anyhow::Result<String> {
-    let sql = "SELECT status FROM instances WHERE id = $1";
-    Ok(match store {
-        Store::Sqlite(p, _) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await?,
-        Store::Postgres(p) => sqlx::query_scalar(sql).bind(id).fetch_one(p).await?,
-    })
+    Ok(store.instance_status(id).await?)
 }
 
 /// Starts one instance and waits until it has completed: the latency in ms.

@@ -58,11 +58,7 @@ fn spawn_engine(dir: &Path, url: &str, log: &Path) -> anyhow::Result<Child> {
 
 /// Steps whose completion is committed.
 async fn committed_steps(store: &Store) -> anyhow::Result<i64> {
-    let sql = "SELECT COUNT(*) FROM history WHERE kind = 'step.completed'";
-    Ok(match store {
-        Store::Sqlite(p, _) => sqlx::query_scalar(sql).fetch_one(p).await?,
-        Store::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
-    })
+    Ok(store.completed_step_count().await?)
 }
 
 /// Kills the child if it still runs.
