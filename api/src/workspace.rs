@@ -17,25 +17,12 @@ pub fn workflow_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
-            collect(path, &mut out)?;
+            pratica_scenario::discovery::collect_files(path, is_workflow_file, &mut out)?;
         } else {
             out.push(path.clone());
         }
     }
     Ok(out)
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if is_workflow_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn is_workflow_file(path: &Path) -> bool {

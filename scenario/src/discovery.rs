@@ -40,7 +40,7 @@ pub fn find_test_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
-            collect(path, &mut out)?;
+            collect_files(path, is_test_file, &mut out)?;
         } else if is_test_file(path) {
             if !path.is_file() {
                 return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} does not exist", path.display())));
@@ -69,13 +69,14 @@ pub fn find_test_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// The files below `dir` (recursively, sorted) that `keep` accepts.
+pub fn collect_files(dir: &Path, keep: fn(&Path) -> bool, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            collect(&path, out)?;
-        } else if is_test_file(&path) {
+            collect_files(&path, keep, out)?;
+        } else if keep(&path) {
             out.push(path);
         }
     }
